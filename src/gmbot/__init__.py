@@ -1,0 +1,3 @@
+"""GMBot: gate a Telegram group on channel membership."""
+
+__version__ = "2.0.0"

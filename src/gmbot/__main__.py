@@ -1,0 +1,3 @@
+from gmbot.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""aiogram side: thin routers that translate updates into service calls."""

@@ -1,0 +1,129 @@
+"""Admin commands in groups."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command, CommandObject
+from aiogram.types import LinkPreviewOptions, Message
+
+from gmbot.bot import render, translate
+from gmbot.bot.services import Services
+from gmbot.services.gate import Verdict
+from gmbot.services.group_admin import SettingsError
+
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+def build() -> Router:
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}))
+    router.message.register(protect, Command("protect"))
+    router.message.register(unprotect, Command("unprotect"))
+    router.message.register(status, Command("status"))
+    router.message.register(exempt, Command("exempt", "unexempt"))
+    router.message.register(settings, Command("settings"))
+    return router
+
+
+async def _reply(message: Message, text: str) -> None:
+    await message.reply(text, parse_mode="HTML", link_preview_options=NO_PREVIEW)
+
+
+async def _admin_or_refuse(message: Message, services: Services) -> bool:
+    if await services.admin_check.allowed(message.chat.id, translate.actor(message)):
+        return True
+    # A non-admin's command is still a message: the gate sees it first, and the
+    # refusal is only sent when the message stays.
+    verdict = await services.gate.on_message(translate.incoming(message))
+    if verdict in (Verdict.PASSED, Verdict.IGNORED, Verdict.FAIL_OPEN):
+        await _reply(message, render.NOT_ADMIN)
+    return False
+
+
+def _args(command: CommandObject) -> list[str]:
+    return (command.args or "").replace(",", " ").split()
+
+
+async def protect(message: Message, command: CommandObject, services: Services) -> None:
+    if not await _admin_or_refuse(message, services):
+        return
+    chat = await services.telegram.get_chat(message.chat.id)
+    result = await services.protection.protect(chat, translate.actor(message), _args(command))
+    await _reply(message, render.protect(result))
+
+
+async def unprotect(message: Message, command: CommandObject, services: Services) -> None:
+    if not await _admin_or_refuse(message, services):
+        return
+    actor = translate.actor(message)
+    result = await services.protection.unprotect(message.chat.id, actor, _args(command))
+    await _reply(message, render.unprotect(result))
+
+
+async def status(message: Message, services: Services) -> None:
+    if not await _admin_or_refuse(message, services):
+        return
+    chat = await services.telegram.get_chat(message.chat.id)
+    await _reply(message, render.status(await services.group_admin.status(chat)))
+
+
+async def exempt(message: Message, command: CommandObject, services: Services) -> None:
+    if not await _admin_or_refuse(message, services):
+        return
+    add = command.command.lower() == "exempt"
+    target = _target_user(message, command)
+    if target is None:
+        await _reply(
+            message,
+            f"Reply to a message of the user with /{command.command}, "
+            f"or give a numeric user id: <code>/{command.command} 123456789</code>.",
+        )
+        return
+    changed = await services.group_admin.exempt(
+        message.chat.id, translate.actor(message), target, add
+    )
+    if add:
+        text = "now exempt from the channel check" if changed else "was already exempt"
+    else:
+        text = "no longer exempt" if changed else "was not exempt"
+    await _reply(message, f"User <code>{target}</code> {text}.")
+
+
+async def settings(message: Message, command: CommandObject, services: Services) -> None:
+    if not await _admin_or_refuse(message, services):
+        return
+    args = _args(command)
+    if not args:
+        report = await services.group_admin.status(
+            await services.telegram.get_chat(message.chat.id)
+        )
+        if report.group is None:
+            await _reply(message, "This group is not protected yet: use /protect @channel first.")
+            return
+        await _reply(
+            message, render.settings(report.group.settings) + "\n" + render.commands_help()
+        )
+        return
+    if len(args) != 2:
+        await _reply(
+            message,
+            "Usage: /settings action mute|delete · prompt 60s · mute 1h|off · channelposts on|off",
+        )
+        return
+    try:
+        new = await services.group_admin.update_settings(message.chat.id, args[0], args[1])
+    except SettingsError as err:
+        await _reply(message, str(err))
+        return
+    await _reply(message, "Saved. " + render.settings(new))
+
+
+def _target_user(message: Message, command: CommandObject) -> int | None:
+    reply = message.reply_to_message
+    if reply is not None and reply.from_user is not None and not reply.from_user.is_bot:
+        return reply.from_user.id
+    args = _args(command)
+    if len(args) == 1 and args[0].isdigit():
+        return int(args[0])
+    return None

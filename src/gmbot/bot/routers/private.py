@@ -1,0 +1,42 @@
+"""Private chat: /start, /help, /stats."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command, CommandStart
+from aiogram.types import Message
+
+from gmbot.bot import render
+from gmbot.bot.services import Services
+
+
+def build() -> Router:
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == ChatType.PRIVATE)
+    router.message.register(start, CommandStart())
+    router.message.register(start, Command("help"))
+    router.message.register(stats, Command("stats"))
+    router.message.register(group_only, Command(*GROUP_COMMANDS))
+    return router
+
+
+GROUP_COMMANDS = ("protect", "unprotect", "status", "exempt", "unexempt", "settings")
+
+
+async def start(message: Message, services: Services) -> None:
+    if message.from_user:
+        await services.private.started(message.from_user.id)
+    await message.answer(render.welcome(services.bot_username), parse_mode="HTML")
+
+
+async def stats(message: Message, services: Services) -> None:
+    user_id = message.from_user.id if message.from_user else None
+    if not services.admin_check.is_operator(user_id):
+        await message.answer("/stats is for the bot's operators.")
+        return
+    await message.answer(render.stats(await services.private.stats()), parse_mode="HTML")
+
+
+async def group_only(message: Message) -> None:
+    await message.answer(render.PRIVATE_ONLY_GROUP)

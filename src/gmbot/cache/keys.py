@@ -1,0 +1,62 @@
+"""Redis key names, in one place.
+
+Every key starts with a namespace so several deployments (or test runs) can share one
+server. Prefixes are joined once at construction: building a key on the hot path is
+then a single f-string.
+"""
+
+from __future__ import annotations
+
+DEFAULT_NAMESPACE = "gmbot:"
+
+# Member of admins:{chat_id} that marks the list as cached even when it has no admin.
+ADMINS_CACHED = "-"
+
+
+class CacheKeys:
+    """Key names under one namespace."""
+
+    __slots__ = (
+        "_admins",
+        "_exempt",
+        "_group",
+        "_prompt",
+        "_throttle",
+        "namespace",
+        "prompt_due",
+        "verify_prefix",
+    )
+
+    def __init__(self, namespace: str = DEFAULT_NAMESPACE) -> None:
+        self.namespace = namespace
+        self._group = f"{namespace}grp:"
+        self._exempt = f"{namespace}exempt:"
+        self._admins = f"{namespace}admins:"
+        self._prompt = f"{namespace}prompt:"
+        self._throttle = f"{namespace}throttle:"
+        # The gate script appends "{user_id}:{channel_id}" to this itself.
+        self.verify_prefix = f"{namespace}verify:"
+        self.prompt_due = f"{namespace}prompt_due"
+
+    def group(self, chat_id: int) -> str:
+        """Hash: on ("1"/"0"), ch (comma-separated channel ids), full (JSON)."""
+        return f"{self._group}{chat_id}"
+
+    def exempt(self, chat_id: int) -> str:
+        """Set of exempt user ids."""
+        return f"{self._exempt}{chat_id}"
+
+    def admins(self, chat_id: int) -> str:
+        """Set of admin user ids plus the ADMINS_CACHED marker."""
+        return f"{self._admins}{chat_id}"
+
+    def verify(self, user_id: int, channel_id: int) -> str:
+        """String: "1" joined, "0" not joined."""
+        return f"{self.verify_prefix}{user_id}:{channel_id}"
+
+    def prompt(self, chat_id: int, user_id: int) -> str:
+        """String: "pending", then the prompt's message id."""
+        return f"{self._prompt}{chat_id}:{user_id}"
+
+    def throttle(self, key: str) -> str:
+        return f"{self._throttle}{key}"

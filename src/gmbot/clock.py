@@ -1,0 +1,9 @@
+"""Time sources, injected so tests can control them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,1 @@
+"""Domain types and the ports services depend on; nothing here does I/O."""

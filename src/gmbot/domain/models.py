@@ -1,0 +1,105 @@
+"""Plain value objects shared by services, adapters and fakes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class GateAction(StrEnum):
+    MUTE = "mute"  # delete the message and restrict the sender until verified
+    DELETE = "delete"  # delete only
+
+
+class AuditKind(StrEnum):
+    PROTECT = "protect"
+    UNPROTECT = "unprotect"
+    MUTE = "mute"
+    UNMUTE = "unmute"
+    VERIFY = "verify"
+    EXEMPT = "exempt"
+    UNEXEMPT = "unexempt"
+    RIGHTS_LOST = "rights_lost"
+    BOT_REMOVED = "bot_removed"
+    MIGRATE = "migrate"
+    FAIL_OPEN = "fail_open"
+    POISON_UPDATE = "poison_update"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSettings:
+    action: GateAction = GateAction.MUTE
+    prompt_ttl: int = 60  # seconds the prompt stays before it is deleted
+    mute_seconds: int | None = None  # None: muted until verified
+    delete_channel_posts: bool = True  # messages sent as another channel
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedChannel:
+    channel_id: int
+    title: str
+    username: str | None = None
+    invite_link: str | None = None
+    bot_is_admin: bool = True  # False once the bot lost admin in the channel
+
+    @property
+    def join_url(self) -> str | None:
+        if self.username:
+            return f"https://t.me/{self.username}"
+        return self.invite_link
+
+    @property
+    def display(self) -> str:
+        return f"@{self.username}" if self.username else self.title
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectedGroup:
+    chat_id: int
+    title: str
+    protected_by: int | None
+    protected_at: datetime
+    enabled: bool = True
+    settings: GroupSettings = field(default_factory=GroupSettings)
+    channels: tuple[LinkedChannel, ...] = ()
+    # The group's own discussion channel: its automatic forwards always pass.
+    linked_chat_id: int | None = None
+    # Rights the bot is missing in the group, as last observed ("" when fine).
+    missing_rights: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and bool(self.channels)
+
+    def channel(self, channel_id: int) -> LinkedChannel | None:
+        return next((c for c in self.channels if c.channel_id == channel_id), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Restriction:
+    """A mute GMBot itself applied; only these are ever lifted by GMBot."""
+
+    chat_id: int
+    user_id: int
+    created_at: datetime
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    kind: AuditKind
+    chat_id: int
+    user_id: int | None = None
+    actor_id: int | None = None
+    detail: str = ""
+    created_at: datetime | None = None  # filled by the repository when None
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    groups_enabled: int
+    groups_total: int
+    channel_links: int
+    active_mutes: int
+    audit_by_kind: dict[str, int]

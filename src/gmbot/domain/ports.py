@@ -1,0 +1,358 @@
+"""Abstract ports. Services depend on these; adapters and test fakes subclass them."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from types import TracebackType
+from typing import Self
+
+from gmbot.domain.models import (
+    AuditEntry,
+    GroupSettings,
+    LinkedChannel,
+    ProtectedGroup,
+    Restriction,
+)
+from gmbot.domain.telegram import (
+    BotIdentity,
+    ChatInfo,
+    Keyboard,
+    MemberInfo,
+    Permissions,
+)
+
+# --------------------------------------------------------------------------- storage
+
+
+class GroupRepository(ABC):
+    """Protected groups with their linked channels."""
+
+    @abstractmethod
+    async def get(self, chat_id: int) -> ProtectedGroup | None: ...
+
+    @abstractmethod
+    async def protect(
+        self,
+        chat_id: int,
+        title: str,
+        protected_by: int | None,
+        linked_chat_id: int | None,
+        channels: Sequence[LinkedChannel],
+        now: datetime,
+    ) -> ProtectedGroup:
+        """Create or re-enable the group and add (or refresh) the channels.
+
+        Existing links and settings are kept; a channel already linked is updated.
+        """
+
+    @abstractmethod
+    async def unlink(self, chat_id: int, channel_ids: Sequence[int] | None = None) -> int:
+        """Remove the given links (all when None); returns how many were removed.
+
+        A group left with no channel is disabled.
+        """
+
+    @abstractmethod
+    async def set_enabled(self, chat_id: int, enabled: bool) -> bool:
+        """Returns False when the group is unknown."""
+
+    @abstractmethod
+    async def update_settings(self, chat_id: int, settings: GroupSettings) -> bool: ...
+
+    @abstractmethod
+    async def set_missing_rights(self, chat_id: int, rights: Sequence[str]) -> bool: ...
+
+    @abstractmethod
+    async def set_channel_admin(self, channel_id: int, bot_is_admin: bool) -> list[int]:
+        """Record whether the bot is an admin of a channel; returns the affected group ids."""
+
+    @abstractmethod
+    async def rename_channel(self, channel_id: int, title: str, username: str | None) -> None: ...
+
+    @abstractmethod
+    async def groups_for_channel(self, channel_id: int) -> list[ProtectedGroup]:
+        """Enabled groups that link the channel."""
+
+    @abstractmethod
+    async def migrate(self, old_chat_id: int, new_chat_id: int) -> bool:
+        """Move a group (and everything keyed by it) to its supergroup id."""
+
+    @abstractmethod
+    async def counts(self) -> tuple[int, int, int]:
+        """(enabled groups, all groups, channel links)."""
+
+
+class OwnerRepository(ABC):
+    """Admins who protected a group; they are told when the bot loses a right."""
+
+    @abstractmethod
+    async def add(self, chat_id: int, user_id: int, now: datetime) -> None: ...
+
+    @abstractmethod
+    async def list(self, chat_id: int) -> list[int]: ...
+
+
+class BotUserRepository(ABC):
+    """Users who started the bot in private, so it may write to them."""
+
+    @abstractmethod
+    async def mark_started(self, user_id: int, now: datetime) -> None: ...
+
+    @abstractmethod
+    async def mark_blocked(self, user_id: int) -> None: ...
+
+    @abstractmethod
+    async def reachable(self, user_ids: Sequence[int]) -> list[int]:
+        """The subset that started the bot and has not blocked it, in input order."""
+
+
+class ExemptRepository(ABC):
+    @abstractmethod
+    async def add(self, chat_id: int, user_id: int, added_by: int | None, now: datetime) -> bool:
+        """False when already exempt."""
+
+    @abstractmethod
+    async def remove(self, chat_id: int, user_id: int) -> bool: ...
+
+    @abstractmethod
+    async def list(self, chat_id: int) -> list[int]: ...
+
+
+class RestrictionRepository(ABC):
+    """Mutes GMBot applied itself."""
+
+    @abstractmethod
+    async def add(self, restriction: Restriction) -> None:
+        """Insert or replace the (chat, user) restriction."""
+
+    @abstractmethod
+    async def get(self, chat_id: int, user_id: int) -> Restriction | None: ...
+
+    @abstractmethod
+    async def remove(self, chat_id: int, user_id: int) -> bool: ...
+
+    @abstractmethod
+    async def for_user(self, user_id: int) -> list[Restriction]: ...
+
+    @abstractmethod
+    async def count_active(self, now: datetime) -> int: ...
+
+
+class AuditRepository(ABC):
+    @abstractmethod
+    async def add(self, entry: AuditEntry) -> None: ...
+
+    @abstractmethod
+    async def recent(self, chat_id: int, limit: int = 20) -> list[AuditEntry]: ...
+
+    @abstractmethod
+    async def counts(self) -> dict[str, int]:
+        """Entries per kind."""
+
+
+class UnitOfWork(ABC):
+    """One transaction over every repository; services open one per use case."""
+
+    groups: GroupRepository
+    owners: OwnerRepository
+    users: BotUserRepository
+    exempt: ExemptRepository
+    restrictions: RestrictionRepository
+    audit: AuditRepository
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Anything not committed explicitly is rolled back.
+        await self.rollback()
+
+    @abstractmethod
+    async def commit(self) -> None: ...
+
+    @abstractmethod
+    async def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(ABC):
+    @abstractmethod
+    def __call__(self) -> UnitOfWork: ...
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise when the database is unreachable (readiness)."""
+
+
+# --------------------------------------------------------------------------- cache
+
+
+class CacheUnavailable(Exception):
+    """The shared cache cannot be reached; callers degrade to the database and Telegram."""
+
+
+class GateState(StrEnum):
+    GROUP_UNKNOWN = "group_unknown"  # configuration not cached: load it
+    UNPROTECTED = "unprotected"
+    ADMINS_UNKNOWN = "admins_unknown"  # admin list not cached: load it
+    ADMIN = "admin"
+    EXEMPT = "exempt"
+    VERIFIED = "verified"  # every linked channel cached as joined
+    CHECK = "check"  # some channels need a look-up or are cached as not joined
+
+
+@dataclass(frozen=True, slots=True)
+class GateLookup:
+    state: GateState
+    unknown: tuple[int, ...] = ()  # channels with no cached result
+    missing: tuple[int, ...] = ()  # channels cached as not joined
+
+
+class GateCache(ABC):
+    """Cached group configuration and admin lists: the per-message fast path."""
+
+    @abstractmethod
+    async def lookup(self, chat_id: int, user_id: int) -> GateLookup:
+        """Everything the gate needs for a message, in one round trip.
+
+        Raises CacheUnavailable when the cache cannot be reached.
+        """
+
+    @abstractmethod
+    async def get_group(self, chat_id: int) -> tuple[bool, ProtectedGroup | None]:
+        """(cached?, group). A cached None means "known not protected"."""
+
+    @abstractmethod
+    async def put_group(
+        self, chat_id: int, group: ProtectedGroup | None, exempt: Sequence[int], ttl: int
+    ) -> None: ...
+
+    @abstractmethod
+    async def drop_group(self, chat_id: int) -> None: ...
+
+    @abstractmethod
+    async def put_admins(self, chat_id: int, user_ids: Sequence[int], ttl: int) -> None: ...
+
+    @abstractmethod
+    async def drop_admins(self, chat_id: int) -> None: ...
+
+
+class MembershipCache(ABC):
+    """verify:{user_id}:{channel_id}: whether a user is in a channel."""
+
+    @abstractmethod
+    async def get(self, user_id: int, channel_id: int) -> bool | None: ...
+
+    @abstractmethod
+    async def put(self, user_id: int, channel_id: int, subscribed: bool) -> None:
+        """Joined results live VERIFY_CACHE_TTL +/- jitter; not-joined ones briefly."""
+
+    @abstractmethod
+    async def drop(self, user_id: int, channel_id: int) -> None: ...
+
+
+class Throttle(ABC):
+    """Cross-instance "at most once per period" guards."""
+
+    @abstractmethod
+    async def acquire(self, key: str, seconds: float) -> bool:
+        """True for the first caller in the period, False while it is held."""
+
+    @abstractmethod
+    async def release(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DueDeletion:
+    chat_id: int
+    message_id: int
+    user_id: int | None = None  # the prompt's subject, to clear its prompt slot
+
+
+class PromptStore(ABC):
+    """One live prompt per (group, user) and the schedule that deletes prompts."""
+
+    @abstractmethod
+    async def claim(self, chat_id: int, user_id: int, ttl: int) -> bool:
+        """True when no prompt is live for the user; reserves the slot."""
+
+    @abstractmethod
+    async def attach(self, chat_id: int, user_id: int, message_id: int, ttl: int) -> None: ...
+
+    @abstractmethod
+    async def current(self, chat_id: int, user_id: int) -> int | None: ...
+
+    @abstractmethod
+    async def clear(self, chat_id: int, user_id: int) -> int | None:
+        """Free the slot; returns the prompt's message id if one was attached."""
+
+    @abstractmethod
+    async def schedule_deletion(self, item: DueDeletion, at: float) -> None: ...
+
+    @abstractmethod
+    async def claim_due(self, now: float, limit: int = 100) -> list[DueDeletion]:
+        """Take due deletions; each is handed to exactly one caller."""
+
+
+class HealthProbe(ABC):
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise when the backing service is unreachable."""
+
+
+# --------------------------------------------------------------------------- telegram
+
+
+class TelegramGateway(ABC):
+    """The Bot API calls GMBot makes, in domain terms.
+
+    Raises the TelegramError subclasses of gmbot.domain.telegram.
+    """
+
+    @abstractmethod
+    async def get_me(self) -> BotIdentity: ...
+
+    @abstractmethod
+    async def get_chat(self, chat: int | str) -> ChatInfo: ...
+
+    @abstractmethod
+    async def get_member(self, chat_id: int, user_id: int) -> MemberInfo: ...
+
+    @abstractmethod
+    async def get_admins(self, chat_id: int) -> list[MemberInfo]: ...
+
+    @abstractmethod
+    async def send_message(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        keyboard: Keyboard | None = None,
+        thread_id: int | None = None,
+    ) -> int:
+        """Send HTML text; returns the message id."""
+
+    @abstractmethod
+    async def delete_message(self, chat_id: int, message_id: int) -> bool:
+        """False when the message was already gone."""
+
+    @abstractmethod
+    async def restrict(
+        self, chat_id: int, user_id: int, permissions: Permissions, until: datetime | None = None
+    ) -> None: ...
+
+    @abstractmethod
+    async def answer_callback(
+        self, callback_id: str, text: str | None = None, *, alert: bool = False
+    ) -> None: ...
+
+    @abstractmethod
+    async def create_invite_link(self, chat_id: int) -> str: ...

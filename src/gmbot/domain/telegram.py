@@ -1,0 +1,152 @@
+"""Telegram facts as the services see them, free of aiogram types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class ChatType(StrEnum):
+    PRIVATE = "private"
+    GROUP = "group"
+    SUPERGROUP = "supergroup"
+    CHANNEL = "channel"
+
+
+class MemberStatus(StrEnum):
+    CREATOR = "creator"
+    ADMINISTRATOR = "administrator"
+    MEMBER = "member"
+    RESTRICTED = "restricted"
+    LEFT = "left"
+    KICKED = "kicked"
+
+
+# ChatPermissions fields that a mute switches off.
+PERMISSION_FIELDS: tuple[str, ...] = (
+    "can_send_messages",
+    "can_send_audios",
+    "can_send_documents",
+    "can_send_photos",
+    "can_send_videos",
+    "can_send_video_notes",
+    "can_send_voice_notes",
+    "can_send_polls",
+    "can_send_other_messages",
+    "can_add_web_page_previews",
+    "can_change_info",
+    "can_invite_users",
+    "can_pin_messages",
+    "can_manage_topics",
+)
+
+Permissions = dict[str, bool]
+
+MUTED: Permissions = dict.fromkeys(PERMISSION_FIELDS, False)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatInfo:
+    id: int
+    type: ChatType
+    title: str
+    username: str | None = None
+    invite_link: str | None = None
+    linked_chat_id: int | None = None
+    is_forum: bool = False
+    permissions: Permissions | None = None
+
+    @property
+    def is_channel(self) -> bool:
+        return self.type is ChatType.CHANNEL
+
+
+@dataclass(frozen=True, slots=True)
+class MemberInfo:
+    user_id: int
+    status: MemberStatus
+    is_member: bool = False  # meaningful for RESTRICTED only
+    is_bot: bool = False
+    rights: frozenset[str] = field(default_factory=frozenset)  # admin can_* rights held
+    until: datetime | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.status in (MemberStatus.CREATOR, MemberStatus.ADMINISTRATOR)
+
+    @property
+    def is_subscribed(self) -> bool:
+        """Counts as a member of a channel for the gate."""
+        if self.status in (MemberStatus.CREATOR, MemberStatus.ADMINISTRATOR, MemberStatus.MEMBER):
+            return True
+        return self.status is MemberStatus.RESTRICTED and self.is_member
+
+    def has_right(self, right: str) -> bool:
+        return self.status is MemberStatus.CREATOR or right in self.rights
+
+
+@dataclass(frozen=True, slots=True)
+class BotIdentity:
+    id: int
+    username: str
+    first_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    text: str
+    url: str | None = None
+    callback_data: str | None = None
+
+
+Keyboard = list[list[Button]]
+
+
+class TelegramError(Exception):
+    """Base of the gateway's errors; `description` is Telegram's text."""
+
+    def __init__(self, description: str, method: str = "") -> None:
+        super().__init__(description)
+        self.description = description
+        self.method = method
+
+
+class ChatNotFound(TelegramError):
+    """The chat or user does not exist or is not visible to the bot."""
+
+
+class NotEnoughRights(TelegramError):
+    """The bot lacks an admin right, or the target cannot be acted on."""
+
+
+class MemberListInaccessible(TelegramError):
+    """getChatMember on a channel where the bot is not an administrator."""
+
+
+class BotBlocked(TelegramError):
+    """403: the bot was kicked, blocked, or may not write to this chat."""
+
+
+class TelegramUnavailable(TelegramError):
+    """Network error, 5xx, or a retry_after longer than the call may wait."""
+
+    def __init__(self, description: str, method: str = "", retry_after: float | None = None):
+        super().__init__(description, method)
+        self.retry_after = retry_after
+
+
+class BadRequest(TelegramError):
+    """Any other 400."""
+
+
+class RetryLater(Exception):
+    """Telegram asked to wait longer than the current update may still take.
+
+    Deliberately not a TelegramError: services do not swallow it, so it reaches the
+    webhook handler, which answers 503 with Retry-After and Telegram redelivers.
+    """
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"retry after {retry_after:.0f}s")
+        self.retry_after = retry_after

@@ -1,0 +1,121 @@
+"""Prometheus metrics of one instance, in a registry of its own.
+
+Every series carries `instance_id` (from INSTANCE_ID) besides the `instance` label
+Prometheus adds per scrape target, so dashboards can group by either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+GaugeSource = Callable[[], dict[str, int]]
+
+
+class Metrics:
+    def __init__(self, instance_id: str) -> None:
+        self.instance_id = instance_id
+        self.registry = CollectorRegistry(auto_describe=True)
+        r, i = self.registry, ["instance_id"]
+        self.updates = Counter(
+            "bot_updates",
+            "Updates handled, by type and outcome",
+            [*i, "type", "outcome"],
+            registry=r,
+        )
+        self.update_latency = Histogram(
+            "bot_update_duration_seconds",
+            "Time to handle one update",
+            [*i, "type"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.verifications = Counter(
+            "bot_verifications", "Membership decisions by result", [*i, "result"], registry=r
+        )
+        self.duplicates = Counter(
+            "bot_duplicate_updates", "Re-deliveries of an update already claimed", i, registry=r
+        )
+        self.poison = Counter(
+            "bot_poison_updates",
+            "Updates acknowledged after failing every attempt",
+            i,
+            registry=r,
+        )
+        self.cache = Counter(
+            "bot_cache_lookups",
+            "Cache look-ups by cache and result",
+            [*i, "cache", "result"],
+            registry=r,
+        )
+        self.api_calls = Counter(
+            "bot_api_calls", "Bot API calls by method", [*i, "method"], registry=r
+        )
+        self.api_errors = Counter(
+            "bot_api_errors",
+            "Bot API errors by method and kind",
+            [*i, "method", "error"],
+            registry=r,
+        )
+        self.api_429 = Counter(
+            "bot_api_retry_after",
+            "429 answers (retry_after) by method",
+            [*i, "method"],
+            registry=r,
+        )
+        self.fail_open = Counter(
+            "bot_fail_open",
+            "Messages let through because membership was unknown",
+            i,
+            registry=r,
+        )
+        self.actions = Counter("bot_gate_actions", "Gate actions taken", [*i, "action"], registry=r)
+        self.leader = Gauge(
+            "bot_leader", "1 while this instance holds the polling leader lease", i, registry=r
+        )
+        self.webhook_inflight = Gauge(
+            "bot_webhook_requests_in_flight", "Webhook requests being handled", i, registry=r
+        )
+        self._sources: dict[str, tuple[str, GaugeSource]] = {}
+        self.registry.register(_SourceCollector(self))
+
+    def gauge_source(self, name: str, doc: str, source: GaugeSource) -> None:
+        """Expose `source()`'s {label: value} as gauge `name{kind=label}` at scrape time."""
+        self._sources[name] = (doc, source)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    # Shortcuts used on hot paths; labels() is a cached dict lookup.
+    def count_update(self, kind: str, outcome: str) -> None:
+        self.updates.labels(self.instance_id, kind, outcome).inc()
+
+    def count_verification(self, result: str) -> None:
+        self.verifications.labels(self.instance_id, result).inc()
+
+    def count_cache(self, cache: str, hit: bool) -> None:
+        self.cache.labels(self.instance_id, cache, "hit" if hit else "miss").inc()
+
+
+class _SourceCollector(Collector):
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        for name, (doc, source) in list(self._metrics._sources.items()):
+            family = GaugeMetricFamily(name, doc, labels=["instance_id", "kind"])
+            try:
+                values = source()
+            except Exception:  # a scrape must never fail because one source did
+                continue
+            for kind, value in values.items():
+                family.add_metric([self._metrics.instance_id, kind], value)
+            yield family
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return []

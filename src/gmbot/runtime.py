@@ -1,0 +1,189 @@
+"""Start, run and stop one instance: resources, migrations, dispatcher, server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiogram import Bot, Dispatcher
+from aiohttp import web
+from dependency_injector import providers
+
+from gmbot.bot.dispatcher import ALLOWED_UPDATES, build_dispatcher
+from gmbot.bot.services import Services
+from gmbot.config import ConfigError, Settings
+from gmbot.container import Container
+from gmbot.domain.ports import HealthProbe, TelegramGateway, UnitOfWorkFactory
+from gmbot.domain.telegram import TelegramError
+from gmbot.services.janitor import PromptJanitor
+from gmbot.web.probes import Probes
+from gmbot.web.webhook import WebhookHandler
+
+log = structlog.get_logger(__name__)
+
+
+async def resolve(provider: Callable[[], Any]) -> Any:
+    """A provider's object; providers fed by async resources return awaitables."""
+    value = provider()
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    container: Container
+    bot: Bot | None = None
+    dispatcher: Dispatcher | None = None
+    services: Services | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _uow: UnitOfWorkFactory = field(init=False)
+    _redis_health: HealthProbe = field(init=False)
+    _janitor: PromptJanitor | None = None
+
+    async def start(self) -> None:
+        c = self.container
+        await _maybe_await(c.init_resources())
+        if self.settings.auto_migrate:
+            from gmbot.db.migrate import upgrade
+
+            await upgrade(await resolve(c.engine))
+        telegram: TelegramGateway = await resolve(c.telegram)
+        try:
+            me = await telegram.get_me()
+        except TelegramError as err:
+            raise ConfigError(
+                f"the Bot API at {self.settings.telegram_api_url} refused the token or did "
+                f"not answer ({err.description}); check BOT_TOKEN and TELEGRAM_API_URL"
+            ) from None
+        c.bot_username.override(providers.Object(me.username))
+        self.bot = await resolve(c.bot)
+        self.services = await resolve(c.services)
+        self.dispatcher = build_dispatcher(self.services)
+        self._uow = await resolve(c.uow)
+        self._redis_health = await resolve(c.redis_health)
+        self._janitor = await resolve(c.janitor)
+        self._tasks.append(asyncio.create_task(self._janitor.run(), name="prompt-janitor"))
+        log.info("instance_started", bot=me.username, mode=self.mode)
+
+    @property
+    def mode(self) -> str:
+        return "webhook" if self.settings.webhook_mode else "polling"
+
+    async def stop(self) -> None:
+        if self._janitor is not None:
+            self._janitor.stop()
+        if self._tasks:
+            _done, pending = await asyncio.wait(self._tasks, timeout=5)
+            for task in pending:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._tasks.clear()
+        await _maybe_await(self.container.shutdown_resources())
+        log.info("instance_stopped")
+
+    def probes(self) -> Probes:
+        assert self.services is not None
+        telegram = self.services.telegram
+
+        def api() -> dict[str, object]:
+            status = getattr(telegram, "status", None)
+            return status() if callable(status) else {}
+
+        return Probes(
+            self.settings.instance_id,
+            self.services.metrics,
+            {"database": self._uow.ping, "redis": self._redis_health.ping},
+            {"telegram": api},
+        )
+
+    def web_app(self) -> tuple[web.Application, Probes]:
+        assert self.dispatcher
+        assert self.bot
+        assert self.services
+        app = web.Application(client_max_size=1 << 20)
+        probes = self.probes()
+        probes.install(app)
+        secrets = [s for s in (self.settings.secret, self.settings.previous_secret) if s]
+        handler = WebhookHandler(
+            self.dispatcher,
+            self.bot,
+            self.services.metrics,
+            secrets,
+            request_budget=self.settings.request_budget,
+        )
+        app.router.add_post(self.settings.webhook_path, handler)
+        return app, probes
+
+
+async def _maybe_await(value: object) -> None:
+    if inspect.isawaitable(value):
+        await value
+
+
+async def serve(settings: Settings, container: Container) -> None:
+    """Run until SIGINT/SIGTERM, in the mode the settings select."""
+    runtime = Runtime(settings, container)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await runtime.start()
+    try:
+        if runtime.mode == "webhook":
+            await _serve_webhook(runtime, stop)
+        else:
+            await _serve_polling(runtime, stop)
+    finally:
+        await runtime.stop()
+
+
+async def _serve_webhook(runtime: Runtime, stop: asyncio.Event) -> None:
+    settings = runtime.settings
+    assert runtime.bot is not None
+    app, probes = runtime.web_app()
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.request_budget + 5)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
+    await site.start()
+    await runtime.bot.set_webhook(
+        settings.webhook_target,
+        secret_token=settings.secret,
+        allowed_updates=list(ALLOWED_UPDATES),
+        drop_pending_updates=False,
+    )
+    log.info("webhook_serving", host=settings.host, port=settings.port, url=settings.webhook_target)
+    await stop.wait()
+    # Fail readiness first so the balancer stops sending, then let in-flight finish.
+    probes.draining = True
+    await runner.cleanup()
+
+
+async def _serve_polling(runtime: Runtime, stop: asyncio.Event) -> None:
+    assert runtime.bot is not None
+    assert runtime.dispatcher is not None
+    await runtime.bot.delete_webhook(drop_pending_updates=False)
+    polling = asyncio.create_task(
+        runtime.dispatcher.start_polling(
+            runtime.bot,
+            allowed_updates=list(ALLOWED_UPDATES),
+            handle_signals=False,
+            close_bot_session=False,
+        )
+    )
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({polling, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if not polling.done():
+        await runtime.dispatcher.stop_polling()
+        with contextlib.suppress(asyncio.CancelledError):
+            await polling
+    stopper.cancel()

@@ -1,0 +1,1 @@
+"""Use cases. They speak to ports only: no aiogram types, no SQL sessions, no Redis."""

@@ -1,0 +1,148 @@
+"""/status, /exempt, /unexempt and /settings for a group's admins."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from gmbot.domain.models import AuditEntry, AuditKind, GateAction, GroupSettings, ProtectedGroup
+from gmbot.domain.ports import TelegramGateway, UnitOfWorkFactory
+from gmbot.domain.telegram import ChatInfo, MemberListInaccessible, TelegramError
+from gmbot.services.directory import GroupDirectory
+from gmbot.services.events import Actor
+from gmbot.services.protection import GroupProblem, ProtectionService
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelHealth:
+    display: str
+    bot_is_admin: bool | None  # None: could not be checked now
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    group: ProtectedGroup | None
+    rights: GroupProblem
+    channels: tuple[ChannelHealth, ...] = ()
+    exempt: tuple[int, ...] = ()
+
+
+class SettingsError(ValueError):
+    """A /settings argument that cannot be applied; the text is shown to the admin."""
+
+
+class GroupAdminService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        telegram: TelegramGateway,
+        directory: GroupDirectory,
+        protection: ProtectionService,
+        bot_id: Callable[[], int],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._uow = uow
+        self._telegram = telegram
+        self._directory = directory
+        self._protection = protection
+        self._bot_id = bot_id
+        self._clock = clock
+
+    async def status(self, chat: ChatInfo) -> StatusReport:
+        """Checks the bot's rights live and records what it finds."""
+        rights = await self._protection.group_rights(chat)
+        async with self._uow() as uow:
+            group = await uow.groups.get(chat.id)
+            exempt = tuple(await uow.exempt.list(chat.id)) if group else ()
+        if group is None:
+            return StatusReport(None, rights)
+        health = []
+        for channel in group.channels:
+            try:
+                me = await self._telegram.get_member(channel.channel_id, self._bot_id())
+                ok: bool | None = me.is_admin
+            except MemberListInaccessible:
+                ok = False
+            except TelegramError:
+                ok = None
+            health.append(ChannelHealth(channel.display, ok))
+            if ok is not None and ok != channel.bot_is_admin:
+                async with self._uow() as uow:
+                    await uow.groups.set_channel_admin(channel.channel_id, ok)
+                    await uow.commit()
+        if not rights.unavailable and tuple(rights.missing_rights) != group.missing_rights:
+            async with self._uow() as uow:
+                await uow.groups.set_missing_rights(chat.id, rights.missing_rights)
+                await uow.commit()
+        await self._directory.invalidate(chat.id)
+        return StatusReport(group, rights, tuple(health), exempt)
+
+    async def exempt(self, chat_id: int, actor: Actor, user_id: int, add: bool) -> bool:
+        """Returns False when nothing changed (already exempt / was not exempt)."""
+        async with self._uow() as uow:
+            if add:
+                changed = await uow.exempt.add(chat_id, user_id, actor.user_id, self._clock())
+            else:
+                changed = await uow.exempt.remove(chat_id, user_id)
+            if changed:
+                kind = AuditKind.EXEMPT if add else AuditKind.UNEXEMPT
+                await uow.audit.add(AuditEntry(kind, chat_id, user_id, actor_id=actor.user_id))
+            await uow.commit()
+        await self._directory.invalidate(chat_id)
+        return changed
+
+    async def update_settings(self, chat_id: int, key: str, value: str) -> GroupSettings:
+        async with self._uow() as uow:
+            group = await uow.groups.get(chat_id)
+            if group is None:
+                raise SettingsError("This group is not protected yet: use /protect @channel first.")
+            settings = apply_setting(group.settings, key, value)
+            await uow.groups.update_settings(chat_id, settings)
+            await uow.commit()
+        await self._directory.invalidate(chat_id)
+        return settings
+
+
+def parse_duration(text: str) -> int:
+    """ "90", "90s", "15m", "2h", "1d" to seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    t = text.strip().lower()
+    try:
+        if t and t[-1] in units:
+            return int(t[:-1]) * units[t[-1]]
+        return int(t)
+    except ValueError:
+        raise SettingsError(
+            f"“{text}” is not a duration: use e.g. 90, 90s, 15m, 2h or 1d."
+        ) from None
+
+
+def apply_setting(settings: GroupSettings, key: str, value: str) -> GroupSettings:
+    key, low = key.lower(), value.strip().lower()
+    if key == "action":
+        if low not in {a.value for a in GateAction}:
+            raise SettingsError(
+                "action must be “mute” (delete and mute) or “delete” (delete only)."
+            )
+        return replace(settings, action=GateAction(low))
+    if key == "prompt":
+        seconds = parse_duration(value)
+        if not 10 <= seconds <= 86400:
+            raise SettingsError("prompt lifetime must be between 10s and 1d.")
+        return replace(settings, prompt_ttl=seconds)
+    if key == "mute":
+        if low in {"off", "forever", "until-verified", "0"}:
+            return replace(settings, mute_seconds=None)
+        seconds = parse_duration(value)
+        if not 30 <= seconds <= 366 * 86400:
+            raise SettingsError("mute length must be between 30s and 366d, or “off”.")
+        return replace(settings, mute_seconds=seconds)
+    if key in {"channelposts", "channel_posts"}:
+        if low not in {"on", "off", "yes", "no", "true", "false"}:
+            raise SettingsError("channelposts must be “on” (delete them) or “off”.")
+        return replace(settings, delete_channel_posts=low in {"on", "yes", "true"})
+    raise SettingsError(
+        "Unknown setting. Use: action mute|delete, prompt <duration>, "
+        "mute <duration>|off, channelposts on|off."
+    )

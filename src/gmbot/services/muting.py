@@ -1,0 +1,92 @@
+"""Apply and lift GMBot's own mutes; never touch a restriction an admin set."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import structlog
+
+from gmbot.domain.models import AuditEntry, AuditKind, ProtectedGroup, Restriction
+from gmbot.domain.ports import PromptStore, TelegramGateway, UnitOfWorkFactory
+from gmbot.domain.telegram import MUTED, NotEnoughRights, TelegramError
+from gmbot.metrics import Metrics
+
+log = structlog.get_logger(__name__)
+
+# Telegram treats restrictions shorter than 30 s (or longer than 366 days) as forever.
+MIN_MUTE = 30
+RESTRICT_RIGHT = "can_restrict_members"
+
+
+class MuteService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        telegram: TelegramGateway,
+        prompts: PromptStore,
+        metrics: Metrics,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._uow = uow
+        self._telegram = telegram
+        self._prompts = prompts
+        self._metrics = metrics
+        self._clock = clock
+
+    async def mute(self, group: ProtectedGroup, user_id: int) -> bool:
+        """Restrict the user and record that GMBot did it. False when Telegram refused."""
+        now = self._clock()
+        until = None
+        if group.settings.mute_seconds:
+            until = now + timedelta(seconds=max(MIN_MUTE, group.settings.mute_seconds))
+        try:
+            await self._telegram.restrict(group.chat_id, user_id, MUTED, until)
+        except NotEnoughRights as err:
+            log.warning(
+                "mute_refused", chat_id=group.chat_id, user_id=user_id, error=err.description
+            )
+            return False
+        async with self._uow() as uow:
+            await uow.restrictions.add(Restriction(group.chat_id, user_id, now, until))
+            await uow.audit.add(
+                AuditEntry(AuditKind.MUTE, group.chat_id, user_id, detail=f"until={until}")
+            )
+            await uow.commit()
+        self._metrics.actions.labels(self._metrics.instance_id, "mute").inc()
+        log.info("user_muted", chat_id=group.chat_id, user_id=user_id)
+        return True
+
+    async def lift(self, chat_id: int, user_id: int, reason: str) -> bool:
+        """Lift GMBot's mute, restoring the group's default permissions.
+
+        Returns False when GMBot had not muted the user (nothing is done then).
+        """
+        async with self._uow() as uow:
+            own = await uow.restrictions.get(chat_id, user_id)
+        if own is None:
+            return False
+        now = self._clock()
+        if own.until is None or own.until > now:
+            chat = await self._telegram.get_chat(chat_id)
+            # Restoring the defaults (not granting everything) keeps what the group allows.
+            await self._telegram.restrict(chat_id, user_id, chat.permissions or {}, None)
+        async with self._uow() as uow:
+            await uow.restrictions.remove(chat_id, user_id)
+            await uow.audit.add(AuditEntry(AuditKind.UNMUTE, chat_id, user_id, detail=reason))
+            await uow.commit()
+        self._metrics.actions.labels(self._metrics.instance_id, "unmute").inc()
+        log.info("user_unmuted", chat_id=chat_id, user_id=user_id, reason=reason)
+        await self.clear_prompt(chat_id, user_id)
+        return True
+
+    async def clear_prompt(self, chat_id: int, user_id: int) -> None:
+        message_id = await self._prompts.clear(chat_id, user_id)
+        if message_id is not None:
+            await self.delete_prompt(chat_id, message_id)
+
+    async def delete_prompt(self, chat_id: int, message_id: int) -> None:
+        try:
+            await self._telegram.delete_message(chat_id, message_id)
+        except TelegramError as err:
+            log.info("prompt_delete_failed", chat_id=chat_id, error=err.description)

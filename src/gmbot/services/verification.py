@@ -1,0 +1,125 @@
+"""Lift mutes once Telegram confirms membership: the button, or a channel join."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import structlog
+
+from gmbot.domain.models import AuditEntry, AuditKind, LinkedChannel
+from gmbot.domain.ports import MembershipCache, Throttle, UnitOfWorkFactory
+from gmbot.domain.telegram import TelegramError
+from gmbot.metrics import Metrics
+from gmbot.services.directory import GroupDirectory
+from gmbot.services.membership import MembershipChecker
+from gmbot.services.muting import MuteService
+
+log = structlog.get_logger(__name__)
+
+
+class ButtonOutcome(StrEnum):
+    NOT_YOURS = "not_yours"
+    NOT_PROTECTED = "not_protected"
+    VERIFIED = "verified"
+    STILL_MISSING = "still_missing"
+    UNKNOWN = "unknown"  # Telegram could not tell; try again later
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonResult:
+    outcome: ButtonOutcome
+    missing: tuple[LinkedChannel, ...] = ()
+
+
+class VerificationService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        directory: GroupDirectory,
+        checker: MembershipChecker,
+        cache: MembershipCache,
+        muter: MuteService,
+        throttle: Throttle,
+        metrics: Metrics,
+        *,
+        recheck_interval: float,
+    ) -> None:
+        self._uow = uow
+        self._directory = directory
+        self._checker = checker
+        self._cache = cache
+        self._muter = muter
+        self._throttle = throttle
+        self._metrics = metrics
+        self._recheck = recheck_interval
+
+    async def joined_button(
+        self, chat_id: int, presser_id: int, subject_id: int, prompt_id: int | None = None
+    ) -> ButtonResult:
+        """The "I've joined" button of prompt `prompt_id` for `subject_id` was pressed."""
+        if presser_id != subject_id:
+            return ButtonResult(ButtonOutcome.NOT_YOURS)
+        group = await self._directory.group(chat_id)
+        if group is None or not group.active:
+            # Protection was removed meanwhile: lift our mute, nothing to verify.
+            await self._muter.lift(chat_id, subject_id, "unprotected")
+            return ButtonResult(ButtonOutcome.NOT_PROTECTED)
+        ids = [c.channel_id for c in group.channels]
+        # However often the button is pressed, Telegram is asked at most once per
+        # user every few seconds; in between the last answer (cached) is used.
+        fresh = await self._throttle.acquire(f"recheck:{chat_id}:{subject_id}", self._recheck)
+        membership = await self._checker.check(subject_id, ids, fresh=fresh)
+        if membership.complete:
+            try:
+                await self._verified(chat_id, subject_id, "button")
+                if prompt_id is not None:
+                    await self._muter.delete_prompt(chat_id, prompt_id)
+            except TelegramError as err:
+                # Verified, but the mute could not be lifted now: the user may retry.
+                log.warning("unmute_failed", chat_id=chat_id, error=err.description)
+                return ButtonResult(ButtonOutcome.UNKNOWN)
+            return ButtonResult(ButtonOutcome.VERIFIED)
+        self._metrics.count_verification("button_missing")
+        if membership.missing:
+            missing = tuple(c for c in group.channels if c.channel_id in membership.missing)
+            return ButtonResult(ButtonOutcome.STILL_MISSING, missing)
+        return ButtonResult(ButtonOutcome.UNKNOWN)
+
+    async def channel_left(self, channel_id: int, user_id: int) -> None:
+        await self._cache.drop(user_id, channel_id)
+
+    async def channel_joined(self, channel_id: int, user_id: int) -> list[int]:
+        """Lift GMBot's mutes for the user in groups they now fully satisfy.
+
+        Returns the chat ids where the user was unmuted.
+        """
+        await self._cache.drop(user_id, channel_id)
+        await self._cache.put(user_id, channel_id, True)
+        async with self._uow() as uow:
+            muted_in = {r.chat_id for r in await uow.restrictions.for_user(user_id)}
+        if not muted_in:
+            return []
+        unmuted = []
+        for chat_id in sorted(muted_in):
+            group = await self._directory.group(chat_id)
+            if group is None or group.channel(channel_id) is None:
+                continue
+            ids = [c.channel_id for c in group.channels]
+            membership = await self._checker.check(user_id, ids)
+            if membership.complete:
+                try:
+                    await self._verified(chat_id, user_id, f"joined {channel_id}")
+                    unmuted.append(chat_id)
+                except TelegramError as err:
+                    log.warning("auto_unmute_failed", chat_id=chat_id, error=err.description)
+        return unmuted
+
+    async def _verified(self, chat_id: int, user_id: int, how: str) -> None:
+        self._metrics.count_verification("verified")
+        async with self._uow() as uow:
+            await uow.audit.add(AuditEntry(AuditKind.VERIFY, chat_id, user_id, detail=how))
+            await uow.commit()
+        lifted = await self._muter.lift(chat_id, user_id, how)
+        if not lifted:
+            await self._muter.clear_prompt(chat_id, user_id)

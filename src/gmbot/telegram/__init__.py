@@ -1,0 +1,1 @@
+"""Adapters to the Telegram Bot API (aiogram)."""

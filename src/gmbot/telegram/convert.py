@@ -1,0 +1,89 @@
+"""aiogram types to domain values, and back for the few we send."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram.types import (
+    ChatFullInfo,
+    ChatMemberAdministrator,
+    ChatMemberBanned,
+    ChatMemberLeft,
+    ChatMemberMember,
+    ChatMemberOwner,
+    ChatMemberRestricted,
+    ChatPermissions,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+)
+
+from gmbot.domain.telegram import (
+    ChatInfo,
+    ChatType,
+    Keyboard,
+    MemberInfo,
+    MemberStatus,
+    Permissions,
+)
+
+AnyMember = (
+    ChatMemberOwner
+    | ChatMemberAdministrator
+    | ChatMemberMember
+    | ChatMemberRestricted
+    | ChatMemberLeft
+    | ChatMemberBanned
+)
+
+
+def chat_info(chat: ChatFullInfo) -> ChatInfo:
+    perms = None
+    if chat.permissions is not None:
+        perms = {k: bool(v) for k, v in chat.permissions.model_dump().items() if v is not None}
+    return ChatInfo(
+        id=chat.id,
+        type=ChatType(chat.type),
+        title=chat.title or chat.full_name or str(chat.id),
+        username=chat.username,
+        invite_link=chat.invite_link,
+        linked_chat_id=chat.linked_chat_id,
+        is_forum=bool(chat.is_forum),
+        permissions=perms,
+    )
+
+
+def member_info(member: AnyMember) -> MemberInfo:
+    status = MemberStatus(member.status)
+    rights: frozenset[str] = frozenset()
+    if isinstance(member, ChatMemberAdministrator):
+        rights = frozenset(
+            k for k, v in member.model_dump().items() if k.startswith("can_") and v is True
+        )
+    until = getattr(member, "until_date", None)
+    return MemberInfo(
+        user_id=member.user.id,
+        status=status,
+        is_member=bool(getattr(member, "is_member", False)),
+        is_bot=member.user.is_bot,
+        rights=rights,
+        until=until,
+    )
+
+
+def permissions(perms: Permissions) -> ChatPermissions:
+    data: dict[str, Any] = dict(perms)
+    return ChatPermissions(**data)
+
+
+def keyboard(rows: Keyboard | None) -> InlineKeyboardMarkup | None:
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(text=b.text, url=b.url, callback_data=b.callback_data)
+                for b in row
+            ]
+            for row in rows
+        ]
+    )

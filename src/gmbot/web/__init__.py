@@ -1,0 +1,1 @@
+"""The aiohttp side: webhook endpoint, health, readiness and metrics."""

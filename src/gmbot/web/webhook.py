@@ -1,0 +1,96 @@
+"""POST {WEBHOOK_PATH}: Telegram's updates, acknowledged only once handled.
+
+Telegram redelivers anything not answered 2xx, so: 200 after the handler
+finished; 503 + Retry-After when the work would outlast the request budget or
+Telegram asked us to wait; 5xx on an unexpected failure (it comes back); 4xx for
+a forged or malformed request (Telegram never sends one, and a 5xx would make a
+genuine sender retry for a day).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Sequence
+from hmac import compare_digest
+
+import structlog
+from aiogram import Bot, Dispatcher
+from aiogram.types import Update
+from aiohttp import web
+from pydantic import ValidationError
+
+from gmbot.domain.telegram import RetryLater
+from gmbot.metrics import Metrics
+from gmbot.telegram import budget
+
+log = structlog.get_logger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_BODY = 1 << 20  # Telegram's updates are far smaller
+
+
+class WebhookHandler:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        bot: Bot,
+        metrics: Metrics,
+        secrets: Sequence[str],
+        *,
+        request_budget: float,
+    ) -> None:
+        self._dp = dispatcher
+        self._bot = bot
+        self._metrics = metrics
+        self._secrets = [s.encode() for s in secrets if s]
+        self._budget = request_budget
+
+    def _authorised(self, request: web.Request) -> bool:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        ok = False
+        for secret in self._secrets:  # every secret compared: no early exit to time
+            ok |= compare_digest(given, secret)
+        return ok
+
+    async def __call__(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            log.warning("webhook_forbidden", remote=request.remote)
+            return web.json_response({"ok": False, "error": "forbidden"}, status=401)
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return web.json_response({"ok": False, "error": "too large"}, status=413)
+        try:
+            data = json.loads(await request.read())
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+            update = Update.model_validate(data, context={"bot": self._bot})
+        except (ValueError, ValidationError) as exc:
+            log.warning("webhook_malformed", error=str(exc)[:200])
+            return web.json_response({"ok": False, "error": "malformed update"}, status=400)
+        return await self.handle(update)
+
+    async def handle(self, update: Update) -> web.Response:
+        self._metrics.webhook_inflight.labels(self._metrics.instance_id).inc()
+        try:
+            with budget.budget(self._budget):
+                async with asyncio.timeout(self._budget):
+                    await self._dp.feed_update(self._bot, update)
+        except RetryLater as exc:
+            return _retry_later(exc.retry_after)
+        except TimeoutError:
+            log.warning("webhook_budget_exceeded", update_id=update.update_id)
+            return _retry_later(5)
+        except Exception:
+            log.exception("update_failed", update_id=update.update_id)
+            return web.json_response({"ok": False, "error": "handler failed"}, status=500)
+        finally:
+            self._metrics.webhook_inflight.labels(self._metrics.instance_id).dec()
+        return web.json_response({"ok": True})
+
+
+def _retry_later(seconds: float) -> web.Response:
+    wait = max(1, math.ceil(seconds))
+    return web.json_response(
+        {"ok": False, "error": "retry later"}, status=503, headers={"Retry-After": str(wait)}
+    )

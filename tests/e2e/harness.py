@@ -1,0 +1,176 @@
+"""Runs the real bot (container, dispatcher, services, SQLite, fakeredis) against
+the fake Telegram transport, and builds real Update objects to feed it."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+from aiogram import Bot
+from aiogram.types import Update
+from dependency_injector import providers
+
+from gmbot.config import Settings, load_settings
+from gmbot.container import build_container
+from gmbot.runtime import Runtime
+from tests.fakes.telegram import FakeSession, TelegramWorld, member_dict
+
+GROUP = -1001000000001
+CHANNEL = -1002000000002
+CHANNEL2 = -1002000000003
+ADMIN = 1001
+MEMBER = 2002
+STRANGER = 3003
+OPERATOR = 4004
+ANONYMOUS_ADMIN = 1087968824  # @GroupAnonymousBot
+CHANNEL_BOT = 136817688  # @Channel_Bot
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "_env_file": None,
+        "bot_token": f"{TelegramWorld.bot_id}:TESTTOKEN",
+        "telegram_api_url": "http://127.0.0.1:9",
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'gmbot.db'}",
+        "redis_url": None,
+        "environment": "development",
+        "webhook_url": None,
+        "webhook_secret": None,
+        "instance_id": "test-1",
+        "owner_ids": str(OPERATOR),
+        "recheck_interval": 5,
+        "log_format": "console",
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@dataclass
+class Harness:
+    runtime: Runtime
+    session: FakeSession
+    redis: Any
+    _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def world(self) -> TelegramWorld:
+        return self.session.world
+
+    @property
+    def bot(self) -> Bot:
+        assert self.runtime.bot is not None
+        return self.runtime.bot
+
+    async def feed(self, payload: dict[str, Any]) -> Any:
+        update = Update.model_validate(
+            {"update_id": next(self._update_ids), **payload}, context={"bot": self.bot}
+        )
+        assert self.runtime.dispatcher is not None
+        return await self.runtime.dispatcher.feed_update(self.bot, update)
+
+    def message_payload(
+        self, chat_id: int, user_id: int | None, text: str = "hello", **extra: Any
+    ) -> dict[str, Any]:
+        if user_id is None:
+            # Telegram's placeholders for posts made as a chat.
+            as_group = extra.get("sender_chat", {}).get("id") == chat_id
+            user_id = ANONYMOUS_ADMIN if as_group else CHANNEL_BOT
+            if user_id not in self.world.users:
+                name = "Group" if as_group else "Channel"
+                self.world.user(user_id, name, is_bot=True)
+        return self.world.add_message(chat_id, user_id, text, **extra)
+
+    async def say(
+        self, chat_id: int, user_id: int | None, text: str = "hello", **extra: Any
+    ) -> Any:
+        return await self.feed({"message": self.message_payload(chat_id, user_id, text, **extra)})
+
+    async def edit(self, chat_id: int, user_id: int, text: str) -> Any:
+        msg = self.message_payload(chat_id, user_id, text)
+        msg["edit_date"] = int(time.time())
+        return await self.feed({"edited_message": msg})
+
+    async def press(self, chat_id: int, message_id: int, user_id: int, data: str) -> Any:
+        message = self.world.messages[chat_id][message_id]
+        return await self.feed(
+            {
+                "callback_query": {
+                    "id": f"cb{next(self._update_ids)}",
+                    "from": self.world.users[user_id],
+                    "chat_instance": "ci",
+                    "message": message,
+                    "data": data,
+                }
+            }
+        )
+
+    async def member_update(
+        self,
+        chat_id: int,
+        user_id: int,
+        old: str,
+        new: str,
+        *,
+        mine: bool = False,
+        **new_extra: Any,
+    ) -> Any:
+        self.world.set_status(chat_id, user_id, new, **new_extra)
+        new_member = self.world.members[(chat_id, user_id)]
+        old_member = member_dict(old, self.world.users[user_id])
+        key = "my_chat_member" if mine else "chat_member"
+        return await self.feed(
+            {
+                key: {
+                    "chat": self.world.chat_summary(chat_id),
+                    "from": self.world.users[user_id],
+                    "date": int(time.time()),
+                    "old_chat_member": old_member,
+                    "new_chat_member": new_member,
+                }
+            }
+        )
+
+    def bot_messages(self, chat_id: int) -> list[dict[str, Any]]:
+        return [
+            m for m in self.world.messages[chat_id].values() if m["from"]["id"] == self.world.bot_id
+        ]
+
+    def last_bot_text(self, chat_id: int) -> str:
+        msgs = self.bot_messages(chat_id)
+        assert msgs, f"the bot sent nothing to {chat_id}"
+        return str(msgs[-1]["text"])
+
+
+def standard_world(world: TelegramWorld) -> None:
+    """A supergroup protected-ready: the bot is admin of the group and the channel."""
+    world.user(ADMIN, "Alice")
+    world.user(MEMBER, "Mel")
+    world.user(STRANGER, "Stan")
+    world.user(OPERATOR, "Otto")
+    world.chat(GROUP, "supergroup", "Fans")
+    world.chat(CHANNEL, "channel", "News", username="newschan")
+    world.chat(CHANNEL2, "channel", "Extra", username="extrachan")
+    world.set_status(GROUP, world.bot_id, "administrator")
+    world.set_status(GROUP, ADMIN, "creator")
+    world.set_status(GROUP, MEMBER, "member")
+    world.set_status(GROUP, STRANGER, "member")
+    world.set_status(CHANNEL, world.bot_id, "administrator")
+    world.set_status(CHANNEL2, world.bot_id, "administrator")
+    world.set_status(CHANNEL, MEMBER, "member")
+    world.set_status(CHANNEL2, MEMBER, "member")
+
+
+async def start_harness(settings: Settings, world: TelegramWorld | None = None) -> Harness:
+    session = FakeSession(world)
+    container = build_container(settings)
+    bot = Bot(settings.token, session=session)
+    redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    container.bot.override(providers.Object(bot))
+    container.redis.override(providers.Object(redis))
+    runtime = Runtime(settings, container)
+    await runtime.start()
+    return Harness(runtime, session, redis)

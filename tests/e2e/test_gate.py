@@ -1,0 +1,236 @@
+"""The gate, the prompt, the button and automatic unmutes, end to end."""
+
+from __future__ import annotations
+
+import pytest
+
+from gmbot.services.texts import CALLBACK_PREFIX
+from tests.e2e.harness import ADMIN, CHANNEL, CHANNEL2, GROUP, MEMBER, STRANGER, Harness
+
+
+@pytest.fixture
+async def protected(harness: Harness) -> Harness:
+    await harness.say(GROUP, ADMIN, "/protect @newschan")
+    harness.session.clear()
+    return harness
+
+
+def prompt_of(h: Harness, user_id: int) -> dict:  # type: ignore[type-arg]
+    prompts = [m for m in h.bot_messages(GROUP) if f"tg://user?id={user_id}" in m["text"]]
+    assert prompts, "no prompt was sent"
+    return prompts[-1]
+
+
+async def test_member_passes_and_steady_state_costs_no_api_call(protected: Harness) -> None:
+    h = protected
+    assert await h.say(GROUP, MEMBER, "first") == "passed"
+    assert [c.method for c in h.session.calls] == ["getChatAdministrators", "getChatMember"]
+    h.session.clear()
+    for _ in range(5):
+        assert await h.say(GROUP, MEMBER, "again") == "passed"
+    assert h.session.calls == []
+
+
+async def test_non_member_is_removed_muted_and_prompted_once(protected: Harness) -> None:
+    h = protected
+    first = h.message_payload(GROUP, STRANGER, "spam")
+    await h.feed({"message": first})
+    assert first["message_id"] not in h.world.messages[GROUP]
+    assert h.world.status(GROUP, STRANGER) == "restricted"
+    assert h.world.members[(GROUP, STRANGER)]["can_send_messages"] is False
+    prompt = prompt_of(h, STRANGER)
+    buttons = [b for row in prompt["reply_markup"]["inline_keyboard"] for b in row]
+    assert buttons[0]["url"] == "https://t.me/newschan"
+    assert buttons[-1]["callback_data"] == f"{CALLBACK_PREFIX}:{STRANGER}"
+    # More messages (an edit, say) are removed too, but the prompt is not repeated.
+    await h.edit(GROUP, STRANGER, "edited spam")
+    assert len(h.session.called("sendMessage")) == 1
+    assert len(h.session.called("deleteMessage")) == 2
+
+
+async def test_admins_bots_exempt_and_own_forwards_pass(protected: Harness) -> None:
+    h = protected
+    assert await h.say(GROUP, ADMIN, "admin talk") == "passed"
+    h.world.user(999, "Helper", is_bot=True)
+    assert await h.say(GROUP, 999, "bot talk") == "passed"
+    group_chat = h.world.chat_summary(GROUP)
+    assert await h.say(GROUP, None, "anon admin", sender_chat=group_chat) == "passed"
+    linked = {"id": -100777, "type": "channel", "title": "Discussion"}
+    auto = await h.say(GROUP, None, "post", sender_chat=linked, is_automatic_forward=True)
+    assert auto == "passed"
+    assert h.session.called("deleteMessage") == []
+
+
+async def test_message_as_other_channel_is_deleted_unless_allowed(protected: Harness) -> None:
+    h = protected
+    other = {"id": -100888, "type": "channel", "title": "Spam channel"}
+    assert await h.say(GROUP, None, "ad", sender_chat=other) == "channel_post_removed"
+    await h.say(GROUP, ADMIN, "/settings channelposts off")
+    assert await h.say(GROUP, None, "ad", sender_chat=other) == "passed"
+
+
+async def test_service_messages_are_ignored(protected: Harness) -> None:
+    h = protected
+    msg = h.message_payload(GROUP, STRANGER, "x")
+    msg.pop("text")
+    msg["new_chat_members"] = [h.world.users[STRANGER]]
+    assert await h.feed({"message": msg}) == "service"
+    assert h.session.calls == []
+
+
+async def test_delete_only_action(protected: Harness) -> None:
+    h = protected
+    await h.say(GROUP, ADMIN, "/settings action delete")
+    await h.say(GROUP, STRANGER, "spam")
+    assert h.world.status(GROUP, STRANGER) == "member"
+    assert "Your message was removed" in prompt_of(h, STRANGER)["text"]
+
+
+async def test_button_only_for_its_user_and_verifies_after_join(protected: Harness) -> None:
+    h = protected
+    await h.say(GROUP, STRANGER, "spam")
+    prompt = prompt_of(h, STRANGER)
+    data = f"{CALLBACK_PREFIX}:{STRANGER}"
+    await h.press(GROUP, prompt["message_id"], MEMBER, data)
+    assert h.world.callback_answers[-1]["show_alert"] is True
+    assert "for the member it mentions" in h.world.callback_answers[-1]["text"]
+    await h.press(GROUP, prompt["message_id"], STRANGER, data)
+    assert "not joined @newschan" in h.world.callback_answers[-1]["text"]
+    assert h.world.status(GROUP, STRANGER) == "restricted"
+    h.world.set_status(CHANNEL, STRANGER, "member")
+    # The next press is within the recheck interval: let the throttle lapse.
+    for key in await h.redis.keys("*recheck*"):
+        await h.redis.delete(key)
+    await h.press(GROUP, prompt["message_id"], STRANGER, data)
+    assert "You can write" in h.world.callback_answers[-1]["text"]
+    assert h.world.callback_answers[-1]["show_alert"] is False
+    assert h.world.status(GROUP, STRANGER) == "member"  # defaults restored, not all rights
+    assert prompt["message_id"] not in h.world.messages[GROUP]
+
+
+async def test_button_presses_are_throttled(protected: Harness) -> None:
+    h = protected
+    await h.say(GROUP, STRANGER, "spam")
+    prompt = prompt_of(h, STRANGER)
+    h.session.clear()
+    for _ in range(5):
+        await h.press(GROUP, prompt["message_id"], STRANGER, f"{CALLBACK_PREFIX}:{STRANGER}")
+    assert len(h.session.called("getChatMember")) == 1
+
+
+async def test_channel_join_unmutes_without_button(protected: Harness) -> None:
+    h = protected
+    await h.say(GROUP, STRANGER, "spam")
+    assert h.world.status(GROUP, STRANGER) == "restricted"
+    await h.member_update(CHANNEL, STRANGER, "left", "member")
+    assert h.world.status(GROUP, STRANGER) == "member"
+
+
+async def test_channel_leave_invalidates_cache(protected: Harness) -> None:
+    h = protected
+    assert await h.say(GROUP, MEMBER, "hi") == "passed"
+    await h.member_update(CHANNEL, MEMBER, "member", "left")
+    assert await h.say(GROUP, MEMBER, "still here?") == "removed"
+
+
+async def test_admin_muted_by_someone_else_is_never_unmuted(protected: Harness) -> None:
+    h = protected
+    h.world.set_status(GROUP, STRANGER, "restricted")  # an admin's own mute
+    await h.member_update(CHANNEL, STRANGER, "left", "member")
+    assert h.world.status(GROUP, STRANGER) == "restricted"
+    assert h.session.called("restrictChatMember") == []
+
+
+async def test_all_channels_required(protected: Harness) -> None:
+    h = protected
+    await h.say(GROUP, ADMIN, "/protect @extrachan")
+    h.world.set_status(CHANNEL2, STRANGER, "left")
+    h.world.set_status(CHANNEL, STRANGER, "member")
+    assert await h.say(GROUP, STRANGER, "half") == "removed"
+    assert "@extrachan" in prompt_of(h, STRANGER)["text"]
+    assert "@newschan" not in prompt_of(h, STRANGER)["text"]
+    await h.member_update(CHANNEL2, STRANGER, "left", "member")
+    assert h.world.status(GROUP, STRANGER) == "member"
+
+
+async def test_restricted_channel_member_counts(protected: Harness) -> None:
+    h = protected
+    h.world.set_status(CHANNEL, STRANGER, "restricted", is_member=True)
+    assert await h.say(GROUP, STRANGER, "hi") == "passed"
+
+
+async def test_fail_open_when_telegram_fails(protected: Harness) -> None:
+    h = protected
+    h.session.stage("getChatMember", 500, "Internal Server Error", times=10)
+    assert await h.say(GROUP, STRANGER, "hi") == "fail_open"
+    assert h.world.status(GROUP, STRANGER) == "member"
+    assert h.session.called("deleteMessage") == []
+
+
+async def test_bot_lost_channel_admin_fails_open_and_is_reported(protected: Harness) -> None:
+    h = protected
+    h.world.set_status(CHANNEL, h.world.bot_id, "left")
+    assert await h.say(GROUP, STRANGER, "hi") == "fail_open"
+    await h.say(GROUP, ADMIN, "/status")
+    assert "I am not an admin there" in h.last_bot_text(GROUP)
+
+
+async def test_bot_removed_disables_protection(protected: Harness) -> None:
+    h = protected
+    await h.member_update(GROUP, h.world.bot_id, "administrator", "left", mine=True)
+    assert await h.say(GROUP, STRANGER, "free") == "ignored"
+
+
+async def test_bot_loses_restrict_right_is_recorded(protected: Harness) -> None:
+    h = protected
+    await h.member_update(
+        GROUP,
+        h.world.bot_id,
+        "administrator",
+        "administrator",
+        mine=True,
+        can_restrict_members=False,
+    )
+    await h.say(GROUP, STRANGER, "spam")
+    assert "lost rights" in prompt_of(h, STRANGER)["text"]
+
+
+async def test_retry_after_is_waited_out(protected: Harness) -> None:
+    h = protected
+    h.session.stage("getChatMember", 429, "Too Many Requests: retry after 1", retry_after=1)
+    assert await h.say(GROUP, MEMBER, "hi") == "passed"
+    assert len(h.session.called("getChatMember")) == 2
+
+
+async def test_group_migration_keeps_protection(protected: Harness) -> None:
+    h = protected
+    new_id = -1009999999999
+    h.world.chat(new_id, "supergroup", "Fans")
+    h.world.set_status(new_id, h.world.bot_id, "administrator")
+    h.world.set_status(new_id, STRANGER, "member")
+    await h.say(GROUP, ADMIN, "", migrate_to_chat_id=new_id)
+    assert await h.say(new_id, STRANGER, "spam") == "removed"
+
+
+async def test_forum_prompt_goes_to_topic(protected: Harness) -> None:
+    h = protected
+    await h.say(GROUP, STRANGER, "spam", message_thread_id=77, is_topic_message=True)
+    assert h.session.called("sendMessage")[-1].params["message_thread_id"] == "77"
+
+
+async def test_redis_down_decides_from_database_and_telegram(protected: Harness) -> None:
+    h = protected
+    assert await h.say(GROUP, MEMBER, "warm the cache") == "passed"
+    h.redis.connected = False  # fakeredis: every command now fails to connect
+    try:
+        assert await h.say(GROUP, MEMBER, "member still passes") == "passed"
+        assert await h.say(GROUP, ADMIN, "admin passes") == "passed"
+        assert await h.say(GROUP, STRANGER, "stranger removed") == "removed"
+        assert h.world.status(GROUP, STRANGER) == "restricted"
+        # And with Telegram failing too, fail-open never mutes anyone.
+        h.world.set_status(GROUP, 6006, "member")
+        h.session.stage("getChatMember", 502, "Bad Gateway", times=20)
+        assert await h.say(GROUP, 6006, "unknown") == "fail_open"
+        assert h.world.status(GROUP, 6006) == "member"
+    finally:
+        h.redis.connected = True
