@@ -121,7 +121,7 @@ class Runtime:
             secrets,
             request_budget=self.settings.request_budget,
         )
-        app.router.add_post(self.settings.webhook_path, handler)
+        app.router.add_post(self.settings.webhook_path, handler.receive)
         return app, probes
 
 

@@ -54,6 +54,7 @@ class Harness:
     runtime: Runtime
     session: FakeSession
     redis: Any
+    redis_server: Any
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -64,6 +65,10 @@ class Harness:
     def bot(self) -> Bot:
         assert self.runtime.bot is not None
         return self.runtime.bot
+
+    def redis_reachable(self, up: bool) -> None:
+        """Simulate a Redis outage (fakeredis raises ConnectionError while down)."""
+        self.redis_server.connected = up
 
     async def feed(self, payload: dict[str, Any]) -> Any:
         update = Update.model_validate(
@@ -168,9 +173,11 @@ async def start_harness(settings: Settings, world: TelegramWorld | None = None) 
     session = FakeSession(world)
     container = build_container(settings)
     bot = Bot(settings.token, session=session)
-    redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    server = fakeredis.FakeServer()
+    redis = fakeredis.FakeAsyncRedis(server=server)
     container.bot.override(providers.Object(bot))
     container.redis.override(providers.Object(redis))
     runtime = Runtime(settings, container)
     await runtime.start()
-    return Harness(runtime, session, redis)
+    session.clear()
+    return Harness(runtime, session, redis, server)

@@ -54,7 +54,7 @@ class WebhookHandler:
             ok |= compare_digest(given, secret)
         return ok
 
-    async def __call__(self, request: web.Request) -> web.Response:
+    async def receive(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
             log.warning("webhook_forbidden", remote=request.remote)
             return web.json_response({"ok": False, "error": "forbidden"}, status=401)

@@ -1,0 +1,141 @@
+"""The webhook endpoint and probes over real HTTP (aiohttp test server)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from tests.e2e.harness import (
+    ADMIN,
+    GROUP,
+    MEMBER,
+    STRANGER,
+    Harness,
+    make_settings,
+    standard_world,
+    start_harness,
+)
+from tests.fakes.telegram import TelegramWorld
+
+SECRET = "s3cret_token-1"
+OLD_SECRET = "old_secret"
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[tuple[Harness, TestClient]]:  # type: ignore[type-arg]
+    world = TelegramWorld()
+    standard_world(world)
+    settings = make_settings(
+        tmp_path, webhook_secret=SECRET, webhook_secret_previous=OLD_SECRET, request_budget=3
+    )
+    h = await start_harness(settings, world)
+    app, _probes = h.runtime.web_app()
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield h, client
+    finally:
+        await client.close()
+        await h.runtime.stop()
+
+
+def update(h: Harness, user_id: int, text: str, update_id: int = 1) -> dict:  # type: ignore[type-arg]
+    return {"update_id": update_id, "message": h.message_payload(GROUP, user_id, text)}
+
+
+async def post(client: TestClient, body: object, secret: str | None = SECRET) -> tuple[int, dict]:  # type: ignore[type-arg]
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    resp = await client.post("/webhook", data=data, headers=headers)
+    return resp.status, await resp.json()
+
+
+async def test_handled_update_answers_200_after_handling(served) -> None:  # type: ignore[no-untyped-def]
+    h, client = served
+    status, _ = await post(client, update(h, ADMIN, "/protect @newschan"))
+    assert status == 200
+    # The reply was sent before the answer: the work was done inside the request.
+    assert "Protection on" in h.last_bot_text(GROUP)
+    status, _ = await post(client, update(h, STRANGER, "spam", 2))
+    assert status == 200
+    assert h.world.status(GROUP, STRANGER) == "restricted"
+
+
+async def test_forged_and_missing_secret_get_401(served) -> None:  # type: ignore[no-untyped-def]
+    h, client = served
+    assert (await post(client, update(h, MEMBER, "x"), secret="wrong"))[0] == 401
+    assert (await post(client, update(h, MEMBER, "x"), secret=None))[0] == 401
+    assert h.session.calls == []
+
+
+async def test_previous_secret_is_accepted_during_rotation(served) -> None:  # type: ignore[no-untyped-def]
+    h, client = served
+    assert (await post(client, update(h, MEMBER, "x"), secret=OLD_SECRET))[0] == 200
+
+
+async def test_malformed_bodies_get_400(served) -> None:  # type: ignore[no-untyped-def]
+    _h, client = served
+    assert (await post(client, b"{not json"))[0] == 400
+    assert (await post(client, [1, 2]))[0] == 400
+    assert (await post(client, {"update_id": "x"}))[0] == 400
+
+
+async def test_long_retry_after_answers_503_with_retry_after(served) -> None:  # type: ignore[no-untyped-def]
+    h, client = served
+    await post(client, update(h, ADMIN, "/protect @newschan"))
+    h.session.stage("getChatMember", 429, "Too Many Requests: retry after 30", retry_after=30)
+    resp = await client.post(
+        "/webhook",
+        data=json.dumps(update(h, MEMBER, "hi", 5)),
+        headers={"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"},
+    )
+    assert resp.status == 503
+    assert resp.headers["Retry-After"] == "30"
+
+
+async def test_handler_crash_answers_500_so_telegram_redelivers(served) -> None:  # type: ignore[no-untyped-def]
+    h, client = served
+
+    async def boom(*_a: object, **_k: object) -> None:
+        raise RuntimeError("bug")
+
+    assert h.runtime.services is not None
+    h.runtime.services.gate.on_message = boom  # type: ignore[method-assign]
+    status, body = await post(client, update(h, MEMBER, "hi"))
+    assert status == 500
+    assert body["ok"] is False
+
+
+async def test_health_ready_metrics(served) -> None:  # type: ignore[no-untyped-def]
+    h, client = served
+    health = await client.get("/health")
+    assert health.status == 200
+    assert (await health.json())["instance"] == "test-1"
+    ready = await client.get("/ready")
+    body = await ready.json()
+    assert ready.status == 200, body
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["redis"] == "ok"
+    assert "telegram" in body["checks"]
+    await post(client, update(h, MEMBER, "hi"))
+    metrics = await (await client.get("/metrics")).text()
+    assert 'bot_updates_total{instance_id="test-1"' in metrics
+    assert "bot_update_duration_seconds_bucket" in metrics
+
+
+async def test_ready_names_the_failing_part(served) -> None:  # type: ignore[no-untyped-def]
+    h, client = served
+    h.redis_reachable(False)
+    try:
+        ready = await client.get("/ready")
+        body = await ready.json()
+        assert ready.status == 503
+        assert body["failing"] == ["redis"]
+    finally:
+        h.redis_reachable(True)
