@@ -141,3 +141,17 @@ async def test_private_start_and_stats(harness: Harness) -> None:
     assert "protected groups" in harness.last_bot_text(OPERATOR)
     await harness.say(MEMBER, MEMBER, "/protect @newschan")
     assert "works in a group" in harness.last_bot_text(MEMBER)
+
+
+async def test_renamed_channel_stays_linked_and_status_picks_up_the_new_name(
+    harness: Harness,
+) -> None:
+    await harness.say(GROUP, ADMIN, "/protect @newschan")
+    chan = harness.world.chats[CHANNEL]
+    chan["username"], chan["title"] = "renamedchan", "Renamed"
+    await harness.say(GROUP, ADMIN, "/status")
+    assert "@renamedchan ✅" in harness.last_bot_text(GROUP)
+    await harness.say(GROUP, STRANGER, "spam")
+    prompt = harness.bot_messages(GROUP)[-1]
+    urls = [b.get("url") for row in prompt["reply_markup"]["inline_keyboard"] for b in row]
+    assert "https://t.me/renamedchan" in urls

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
+from html import unescape
 from typing import Any
 
 from gmbot.emulator import RequestRecord
@@ -120,7 +122,4 @@ def describe_call(record: RequestRecord, names: Names) -> str:
 
 def _plain(html: str) -> str:
     """The HTML the bot sends, as the reader would see it (tags dropped)."""
-    import re
-    from html import unescape
-
     return unescape(re.sub(r"<[^>]+>", "", html))

@@ -6,7 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from gmbot.domain.models import AuditEntry, AuditKind, GateAction, GroupSettings, ProtectedGroup
+from gmbot.domain.models import (
+    AuditEntry,
+    AuditKind,
+    GateAction,
+    GroupSettings,
+    LinkedChannel,
+    ProtectedGroup,
+)
 from gmbot.domain.ports import TelegramGateway, UnitOfWorkFactory
 from gmbot.domain.telegram import ChatInfo, MemberListInaccessible, TelegramError
 from gmbot.services.directory import GroupDirectory
@@ -59,6 +66,7 @@ class GroupAdminService:
             return StatusReport(None, rights)
         health = []
         for channel in group.channels:
+            display = await self._refresh_name(channel)
             try:
                 me = await self._telegram.get_member(channel.channel_id, self._bot_id())
                 ok: bool | None = me.is_admin
@@ -66,7 +74,7 @@ class GroupAdminService:
                 ok = False
             except TelegramError:
                 ok = None
-            health.append(ChannelHealth(channel.display, ok))
+            health.append(ChannelHealth(display, ok))
             if ok is not None and ok != channel.bot_is_admin:
                 async with self._uow() as uow:
                     await uow.groups.set_channel_admin(channel.channel_id, ok)
@@ -77,6 +85,19 @@ class GroupAdminService:
                 await uow.commit()
         await self._directory.invalidate(chat.id)
         return StatusReport(group, rights, tuple(health), exempt)
+
+    async def _refresh_name(self, channel: LinkedChannel) -> str:
+        """Channels are linked by id; a renamed one keeps working, and its new
+        title and username (for the Join button) are picked up here."""
+        try:
+            info = await self._telegram.get_chat(channel.channel_id)
+        except TelegramError:
+            return channel.display
+        if (info.title, info.username) != (channel.title, channel.username):
+            async with self._uow() as uow:
+                await uow.groups.rename_channel(channel.channel_id, info.title, info.username)
+                await uow.commit()
+        return f"@{info.username}" if info.username else info.title
 
     async def exempt(self, chat_id: int, actor: Actor, user_id: int, add: bool) -> bool:
         """Returns False when nothing changed (already exempt / was not exempt)."""
