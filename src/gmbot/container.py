@@ -142,7 +142,7 @@ class Container(containers.DeclarativeContainer):
         gate_policy,
     )
     protection = providers.Singleton(
-        ProtectionService, uow, telegram, directory, bot_id.provider, clock
+        ProtectionService, uow, telegram, directory, muter, bot_id.provider, clock
     )
     group_admin = providers.Singleton(
         GroupAdminService, uow, telegram, directory, protection, bot_id.provider, clock

@@ -361,6 +361,10 @@ class InMemoryRestrictionRepository(RestrictionRepository):
         mine = [r for r in self._tx.t.restrictions.values() if r.user_id == user_id]
         return sorted(mine, key=lambda r: (r.created_at, r.chat_id))
 
+    async def for_chat(self, chat_id: int, limit: int = 1000) -> list[Restriction]:
+        mine = [r for r in self._tx.t.restrictions.values() if r.chat_id == chat_id]
+        return sorted(mine, key=lambda r: (r.created_at, r.user_id))[:limit]
+
     async def count_active(self, now: datetime) -> int:
         now = _utc(now)
         return sum(1 for r in self._tx.t.restrictions.values() if r.until is None or r.until > now)

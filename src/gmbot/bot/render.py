@@ -113,7 +113,8 @@ def unprotect(result: UnprotectResult) -> str:
     if result.still_linked:
         still = ", ".join(escape(c.display) for c in result.still_linked)
         return text + f"Removed. Still required: {still}."
-    return text + "Protection off: members can write freely."
+    lifted = f" {result.unmuted} mute(s) lifted." if result.unmuted else ""
+    return text + "Protection off: members can write freely." + lifted
 
 
 def settings(s: GroupSettings) -> str:

@@ -139,6 +139,10 @@ class RestrictionRepository(ABC):
     async def for_user(self, user_id: int) -> list[Restriction]: ...
 
     @abstractmethod
+    async def for_chat(self, chat_id: int, limit: int = 1000) -> list[Restriction]:
+        """Oldest first."""
+
+    @abstractmethod
     async def count_active(self, now: datetime) -> int: ...
 
 

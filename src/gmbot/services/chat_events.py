@@ -116,11 +116,12 @@ class ChatEventsService:
         log.warning("bot_channel_admin_lost", channel_id=change.chat_id, groups=affected)
         for chat_id in affected:
             group = await self._directory.group(chat_id)
-            title = group.title if group else str(chat_id)
+            if group is None or not group.enabled:
+                continue  # the bot left that group: its owners need no notice
             await self._notifier.notify(
                 chat_id,
                 f"channel:{change.chat_id}",
-                texts.rights_lost_notice(title, ["admin rights"], change.chat_title),
+                texts.rights_lost_notice(group.title, ["admin rights"], change.chat_title),
                 period=NOTICE_PERIOD,
                 fallback_to_group=False,
             )

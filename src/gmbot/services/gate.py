@@ -29,7 +29,7 @@ from gmbot.services import texts
 from gmbot.services.directory import GroupDirectory
 from gmbot.services.events import IncomingMessage
 from gmbot.services.membership import Membership, MembershipChecker
-from gmbot.services.muting import RESTRICT_RIGHT, MuteService
+from gmbot.services.muting import RESTRICT_RIGHT, MuteOutcome, MuteService
 from gmbot.services.notifier import AdminNotifier
 
 log = structlog.get_logger(__name__)
@@ -107,8 +107,11 @@ class GateService:
             return Verdict.IGNORED
         ids = [c.channel_id for c in group.channels]
         if state is GateState.ADMINS_UNKNOWN:
-            # Telegram would not list the admins; an admin is never gated, so ask
-            # about this one user before anything else.
+            # Telegram would not list the admins, so the cached verdict stopped
+            # before the exempt and admin checks: make both for this one user.
+            async with self._uow() as uow:
+                if msg.user_id in await uow.exempt.list(msg.chat_id):
+                    return Verdict.PASSED
             try:
                 if (await self._telegram.get_member(msg.chat_id, msg.user_id)).is_admin:
                     return Verdict.PASSED
@@ -188,8 +191,9 @@ class GateService:
         await self._remove(group, msg)
         muted = False
         if group.settings.action is GateAction.MUTE:
-            muted = await self._muter.mute(group, msg.user_id)
-            if not muted:
+            outcome = await self._muter.mute(group, msg.user_id)
+            muted = outcome is MuteOutcome.MUTED
+            if outcome is MuteOutcome.REFUSED:
                 await self._rights_lost(group, [RESTRICT_RIGHT])
         await self._prompt(group, msg, missing, muted)
         return Verdict.REMOVED

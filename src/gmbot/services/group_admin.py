@@ -18,7 +18,7 @@ from gmbot.domain.ports import TelegramGateway, UnitOfWorkFactory
 from gmbot.domain.telegram import ChatInfo, MemberListInaccessible, TelegramError
 from gmbot.services.directory import GroupDirectory
 from gmbot.services.events import Actor
-from gmbot.services.protection import GroupProblem, ProtectionService
+from gmbot.services.protection import GROUP_RIGHTS, GroupProblem, ProtectionService
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +79,12 @@ class GroupAdminService:
                 async with self._uow() as uow:
                     await uow.groups.set_channel_admin(channel.channel_id, ok)
                     await uow.commit()
-        if not rights.unavailable and tuple(rights.missing_rights) != group.missing_rights:
+        missing = rights.missing_rights
+        if rights.bot_not_admin or rights.basic_group:
+            missing = GROUP_RIGHTS  # not an admin at all: every right is missing
+        if not rights.unavailable and tuple(missing) != group.missing_rights:
             async with self._uow() as uow:
-                await uow.groups.set_missing_rights(chat.id, rights.missing_rights)
+                await uow.groups.set_missing_rights(chat.id, missing)
                 await uow.commit()
         await self._directory.invalidate(chat.id)
         return StatusReport(group, rights, tuple(health), exempt)

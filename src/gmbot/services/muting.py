@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 import structlog
 
 from gmbot.domain.models import AuditEntry, AuditKind, ProtectedGroup, Restriction
 from gmbot.domain.ports import PromptStore, TelegramGateway, UnitOfWorkFactory
-from gmbot.domain.telegram import MUTED, NotEnoughRights, TelegramError
+from gmbot.domain.telegram import MUTED, MemberStatus, NotEnoughRights, TelegramError
 from gmbot.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -17,6 +18,12 @@ log = structlog.get_logger(__name__)
 # Telegram treats restrictions shorter than 30 s (or longer than 366 days) as forever.
 MIN_MUTE = 30
 RESTRICT_RIGHT = "can_restrict_members"
+
+
+class MuteOutcome(StrEnum):
+    MUTED = "muted"
+    RESTRICTED_BY_OTHERS = "restricted_by_others"
+    REFUSED = "refused"  # the bot lacks the right
 
 
 class MuteService:
@@ -34,8 +41,20 @@ class MuteService:
         self._metrics = metrics
         self._clock = clock
 
-    async def mute(self, group: ProtectedGroup, user_id: int) -> bool:
-        """Restrict the user and record that GMBot did it. False when Telegram refused."""
+    async def mute(self, group: ProtectedGroup, user_id: int) -> MuteOutcome:
+        """Restrict the user and record that GMBot did it.
+
+        A user someone else already restricted is left alone: GMBot would
+        otherwise take that restriction over and later lift it.
+        """
+        try:
+            current = await self._telegram.get_member(group.chat_id, user_id)
+        except TelegramError:
+            current = None
+        if current is not None and current.status is MemberStatus.RESTRICTED:
+            async with self._uow() as uow:
+                ours = await uow.restrictions.get(group.chat_id, user_id)
+            return MuteOutcome.MUTED if ours else MuteOutcome.RESTRICTED_BY_OTHERS
         now = self._clock()
         until = None
         if group.settings.mute_seconds:
@@ -46,7 +65,7 @@ class MuteService:
             log.warning(
                 "mute_refused", chat_id=group.chat_id, user_id=user_id, error=err.description
             )
-            return False
+            return MuteOutcome.REFUSED
         async with self._uow() as uow:
             await uow.restrictions.add(Restriction(group.chat_id, user_id, now, until))
             await uow.audit.add(
@@ -55,7 +74,7 @@ class MuteService:
             await uow.commit()
         self._metrics.actions.labels(self._metrics.instance_id, "mute").inc()
         log.info("user_muted", chat_id=group.chat_id, user_id=user_id)
-        return True
+        return MuteOutcome.MUTED
 
     async def lift(self, chat_id: int, user_id: int, reason: str) -> bool:
         """Lift GMBot's mute, restoring the group's default permissions.
@@ -79,6 +98,34 @@ class MuteService:
         log.info("user_unmuted", chat_id=chat_id, user_id=user_id, reason=reason)
         await self.clear_prompt(chat_id, user_id)
         return True
+
+    async def lift_all(self, chat_id: int, reason: str, limit: int = 500) -> int:
+        """Lift every mute GMBot holds in a group (protection was switched off)."""
+        async with self._uow() as uow:
+            own = await uow.restrictions.for_chat(chat_id, limit)
+        if not own:
+            return 0
+        chat = await self._telegram.get_chat(chat_id)
+        now = self._clock()
+        lifted = 0
+        for r in own:
+            try:
+                if r.until is None or r.until > now:
+                    await self._telegram.restrict(chat_id, r.user_id, chat.permissions or {}, None)
+            except TelegramError as err:
+                log.warning(
+                    "unmute_failed", chat_id=chat_id, user_id=r.user_id, error=err.description
+                )
+                continue
+            async with self._uow() as uow:
+                await uow.restrictions.remove(chat_id, r.user_id)
+                await uow.audit.add(AuditEntry(AuditKind.UNMUTE, chat_id, r.user_id, detail=reason))
+                await uow.commit()
+            await self.clear_prompt(chat_id, r.user_id)
+            lifted += 1
+        self._metrics.actions.labels(self._metrics.instance_id, "unmute").inc(lifted)
+        log.info("mutes_lifted", chat_id=chat_id, count=lifted, reason=reason)
+        return lifted
 
     async def clear_prompt(self, chat_id: int, user_id: int) -> None:
         message_id = await self._prompts.clear(chat_id, user_id)

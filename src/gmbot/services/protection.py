@@ -20,6 +20,7 @@ from gmbot.domain.telegram import (
 )
 from gmbot.services.directory import GroupDirectory
 from gmbot.services.events import Actor
+from gmbot.services.muting import MuteService
 from gmbot.services.refs import ChannelRef, parse_channel_refs
 
 log = structlog.get_logger(__name__)
@@ -77,6 +78,7 @@ class UnprotectResult:
     was_protected: bool
     unknown_refs: tuple[str, ...] = field(default=())
     still_linked: tuple[LinkedChannel, ...] = ()
+    unmuted: int = 0  # GMBot's mutes lifted because protection is off
 
 
 class ProtectionService:
@@ -85,12 +87,14 @@ class ProtectionService:
         uow: UnitOfWorkFactory,
         telegram: TelegramGateway,
         directory: GroupDirectory,
+        muter: MuteService,
         bot_id: Callable[[], int],
         clock: Callable[[], datetime],
     ) -> None:
         self._uow = uow
         self._telegram = telegram
         self._directory = directory
+        self._muter = muter
         self._bot_id = bot_id
         self._clock = clock
 
@@ -181,7 +185,11 @@ class ProtectionService:
         await self._directory.invalidate(chat_id)
         still = after.channels if after else ()
         log.info("group_unprotected", chat_id=chat_id, removed=removed)
-        return UnprotectResult(removed, True, tuple(unknown), still)
+        unmuted = 0
+        if not still:
+            # Nothing to verify against any more: nobody should stay muted by GMBot.
+            unmuted = await self._muter.lift_all(chat_id, "unprotected")
+        return UnprotectResult(removed, True, tuple(unknown), still, unmuted)
 
     async def _resolve(self, ref: ChannelRef) -> LinkedChannel | ChannelProblem:
         try:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from gmbot.domain.models import LinkedChannel
 
-_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
-_LINK = re.compile(r"^(?:https?://)?(?:t\.me|telegram\.me)/([A-Za-z][A-Za-z0-9_]{3,31})/?$")
+_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{4,31}$")  # Telegram: 5-32 characters
+_LINK = re.compile(r"^(?:https?://)?(?:t\.me|telegram\.me)/([A-Za-z][A-Za-z0-9_]{4,31})/?$")
 
 
 @dataclass(frozen=True, slots=True)

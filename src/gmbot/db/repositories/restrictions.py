@@ -58,6 +58,15 @@ class SqlRestrictionRepository(RestrictionRepository):
         )
         return [_to_restriction(row) for row in result.all()]
 
+    async def for_chat(self, chat_id: int, limit: int = 1000) -> list[Restriction]:
+        result = await self._session.exec(
+            self._select()
+            .where(col(RestrictionRow.chat_id) == chat_id)
+            .order_by(col(RestrictionRow.created_at), col(RestrictionRow.user_id))
+            .limit(limit)
+        )
+        return [_to_restriction(row) for row in result.all()]
+
     async def count_active(self, now: datetime) -> int:
         result = await self._session.exec(
             select(func.count())

@@ -1,0 +1,269 @@
+"""Every service built from in-memory fakes of every port, wired as container.py does,
+and helpers to arrange and read scenarios."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gmbot.domain.models import (
+    AuditEntry,
+    AuditKind,
+    GroupSettings,
+    LinkedChannel,
+    ProtectedGroup,
+    Restriction,
+)
+from gmbot.domain.telegram import MemberStatus
+from gmbot.metrics import Metrics
+from gmbot.services.admin_check import AdminCheck
+from gmbot.services.chat_events import ChatEventsService
+from gmbot.services.directory import GroupDirectory
+from gmbot.services.events import IncomingMessage
+from gmbot.services.gate import GatePolicy, GateService
+from gmbot.services.group_admin import GroupAdminService
+from gmbot.services.janitor import PromptJanitor
+from gmbot.services.membership import MembershipChecker
+from gmbot.services.muting import MuteService
+from gmbot.services.notifier import AdminNotifier
+from gmbot.services.private import PrivateService
+from gmbot.services.protection import ProtectionService
+from gmbot.services.verification import VerificationService
+from tests.fakes.ports import (
+    FakeClock,
+    FakeTelegramGateway,
+    InMemoryGateCache,
+    InMemoryMembershipCache,
+    InMemoryPromptStore,
+    InMemoryThrottle,
+)
+from tests.fakes.repositories import InMemoryUnitOfWork, InMemoryUnitOfWorkFactory
+
+CHAT = -1001000000001
+OTHER_CHAT = -1001000000002
+CH_A = -1002000000001  # public: @chan_a
+CH_B = -1002000000002  # private: invite link only
+LINKED = -1002000000009  # the group's discussion channel
+USER, USER2, OWNER, ADMIN = 42, 43, 7, 8
+INVITE_B = "https://t.me/+secretB"
+
+# Settings defaults (gmbot.config.Settings).
+GROUP_TTL, ADMIN_TTL, RECHECK = 3600, 600, 5.0
+VERIFY_TTL, NEGATIVE_TTL = 600, 30
+
+
+class CountingUnitOfWorkFactory(InMemoryUnitOfWorkFactory):
+    """Counts the units of work opened, so a test can assert "no database access"."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened = 0
+
+    def __call__(self) -> InMemoryUnitOfWork:
+        self.opened += 1
+        return super().__call__()
+
+
+@dataclass
+class Env:
+    clock: FakeClock
+    uow: CountingUnitOfWorkFactory
+    telegram: FakeTelegramGateway
+    members: InMemoryMembershipCache
+    gate_cache: InMemoryGateCache
+    throttle: InMemoryThrottle
+    prompts: InMemoryPromptStore
+    metrics: Metrics
+    directory: GroupDirectory
+    checker: MembershipChecker
+    notifier: AdminNotifier
+    muter: MuteService
+    gate: GateService
+    protection: ProtectionService
+    group_admin: GroupAdminService
+    verification: VerificationService
+    chat_events: ChatEventsService
+    private: PrivateService
+    admin_check: AdminCheck
+    janitor: PromptJanitor
+    operators: set[int] = field(default_factory=set)
+
+    # ---- reading the outcome
+    def counter(self, name: str, **labels: str) -> float:
+        value = self.metrics.registry.get_sample_value(name, {"instance_id": "test", **labels})
+        return value or 0.0
+
+    async def group(self, chat_id: int = CHAT) -> ProtectedGroup | None:
+        async with self.uow() as uow:
+            return await uow.groups.get(chat_id)
+
+    async def restriction(self, chat_id: int, user_id: int) -> Restriction | None:
+        async with self.uow() as uow:
+            return await uow.restrictions.get(chat_id, user_id)
+
+    async def audit(self, chat_id: int = CHAT) -> list[AuditEntry]:
+        """Oldest first."""
+        async with self.uow() as uow:
+            return list(reversed(await uow.audit.recent(chat_id, 1000)))
+
+    async def audit_kinds(self, chat_id: int = CHAT) -> list[AuditKind]:
+        return [e.kind for e in await self.audit(chat_id)]
+
+    # ---- arranging a scenario
+    async def protect(
+        self,
+        chat_id: int = CHAT,
+        channels: Sequence[LinkedChannel] | None = None,
+        *,
+        settings: GroupSettings | None = None,
+        linked_chat_id: int | None = None,
+        owners: Sequence[int] = (),
+        exempt: Sequence[int] = (),
+        missing_rights: Sequence[str] = (),
+    ) -> ProtectedGroup:
+        """Store a protected group directly (not through ProtectionService)."""
+        if channels is None:
+            channels = [channel_a()]
+        now = self.clock.utc()
+        async with self.uow() as uow:
+            await uow.groups.protect(chat_id, "Group", OWNER, linked_chat_id, channels, now)
+            if settings is not None:
+                await uow.groups.update_settings(chat_id, settings)
+            if missing_rights:
+                await uow.groups.set_missing_rights(chat_id, missing_rights)
+            for owner in owners:
+                await uow.owners.add(chat_id, owner, now)
+            for user_id in exempt:
+                await uow.exempt.add(chat_id, user_id, OWNER, now)
+            await uow.commit()
+            group = await uow.groups.get(chat_id)
+        assert group is not None
+        return group
+
+    async def start_bot(self, user_id: int) -> None:
+        """The user started the bot in private: both Telegram and the database know."""
+        self.telegram.started.add(user_id)
+        await self.private.started(user_id)
+
+    async def warm(self, chat_id: int = CHAT) -> None:
+        """Load the group and its admins into the gate cache."""
+        await self.directory.reload(chat_id)
+        assert await self.directory.load_admins(chat_id)
+
+    def reset_counters(self) -> None:
+        self.telegram.calls.clear()
+        self.uow.opened = 0
+        self.gate_cache.lookups = 0
+        self.members.gets = 0
+
+
+def channel_a() -> LinkedChannel:
+    return LinkedChannel(CH_A, "Channel A", username="chan_a")
+
+
+def channel_b() -> LinkedChannel:
+    return LinkedChannel(CH_B, "Channel B", invite_link=INVITE_B)
+
+
+def message(
+    env: Env, user_id: int | None = USER, chat_id: int = CHAT, **extra: Any
+) -> IncomingMessage:
+    """A message `user_id` posted (it exists in the fake Telegram, so it can be deleted)."""
+    message_id = env.telegram.post(chat_id, user_id or 0)
+    return IncomingMessage(
+        chat_id=chat_id,
+        chat_type=env.telegram.chats[chat_id].type,
+        message_id=message_id,
+        user_id=user_id,
+        user_name="Alice",
+        **extra,
+    )
+
+
+def build_env(*, fail_open: bool = True, latency: float = 0.0) -> Env:
+    clock = FakeClock()
+    metrics = Metrics("test")
+    uow = CountingUnitOfWorkFactory()
+    telegram = FakeTelegramGateway(latency=latency)
+    members = InMemoryMembershipCache(clock, ttl=VERIFY_TTL, negative_ttl=NEGATIVE_TTL)
+    gate_cache = InMemoryGateCache(members, clock)
+    throttle = InMemoryThrottle(clock)
+    prompts = InMemoryPromptStore(clock)
+    bot_id: Callable[[], int] = lambda: telegram.bot.id  # noqa: E731
+    operators: set[int] = set()
+
+    directory = GroupDirectory(
+        uow, gate_cache, telegram, metrics, group_ttl=GROUP_TTL, admin_ttl=ADMIN_TTL
+    )
+    # Shorter polling than production so waiting callers do not slow the suite.
+    checker = MembershipChecker(
+        telegram, members, throttle, metrics, wait_seconds=0.15, poll_interval=0.002
+    )
+    notifier = AdminNotifier(uow, telegram, throttle)
+    muter = MuteService(uow, telegram, prompts, metrics, clock.utc)
+    gate = GateService(
+        gate_cache,
+        directory,
+        checker,
+        muter,
+        prompts,
+        notifier,
+        telegram,
+        uow,
+        metrics,
+        GatePolicy(fail_open=fail_open),
+        clock=clock,
+    )
+    protection = ProtectionService(uow, telegram, directory, muter, bot_id, clock.utc)
+    group_admin = GroupAdminService(uow, telegram, directory, protection, bot_id, clock.utc)
+    verification = VerificationService(
+        uow,
+        directory,
+        checker,
+        members,
+        muter,
+        throttle,
+        metrics,
+        recheck_interval=RECHECK,
+    )
+    chat_events = ChatEventsService(uow, directory, verification, notifier)
+    private = PrivateService(uow, clock.utc)
+    admin_check = AdminCheck(telegram, operators)
+    janitor = PromptJanitor(prompts, telegram, clock=clock)
+    return Env(
+        clock=clock,
+        uow=uow,
+        telegram=telegram,
+        members=members,
+        gate_cache=gate_cache,
+        throttle=throttle,
+        prompts=prompts,
+        metrics=metrics,
+        directory=directory,
+        checker=checker,
+        notifier=notifier,
+        muter=muter,
+        gate=gate,
+        protection=protection,
+        group_admin=group_admin,
+        verification=verification,
+        chat_events=chat_events,
+        private=private,
+        admin_check=admin_check,
+        janitor=janitor,
+        operators=operators,
+    )
+
+
+def standard_world(env: Env) -> None:
+    """CHAT: a supergroup where the bot has every right; CH_A public, CH_B private,
+    the bot admin of both; ADMIN an admin of CHAT; nobody in any channel yet."""
+    tg = env.telegram
+    tg.supergroup(CHAT, "Group", linked_chat_id=LINKED)
+    tg.channel(CH_A, "Channel A", username="chan_a")
+    tg.channel(CH_B, "Channel B", invite_link=INVITE_B)
+    tg.set_admin(CHAT, ADMIN)
+    tg.set_admin(CHAT, OWNER, creator=True)
+    for user in (USER, USER2):
+        tg.set_member(CHAT, user, MemberStatus.MEMBER)

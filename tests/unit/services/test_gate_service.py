@@ -1,0 +1,528 @@
+"""GateService: who passes, and what happens to everyone else."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from gmbot.domain.models import AuditKind, GateAction, GroupSettings
+from gmbot.domain.ports import DueDeletion
+from gmbot.domain.telegram import (
+    MUTED,
+    ChatType,
+    MemberListInaccessible,
+    MemberStatus,
+    TelegramUnavailable,
+)
+from gmbot.services import texts
+from gmbot.services.events import IncomingMessage
+from gmbot.services.gate import Verdict
+from tests.fakes.ports import SentMessage
+from tests.unit.services.support import (
+    ADMIN,
+    CH_A,
+    CHAT,
+    INVITE_B,
+    LINKED,
+    OWNER,
+    USER,
+    USER2,
+    Env,
+    channel_a,
+    channel_b,
+    message,
+)
+
+OTHER_CHANNEL = -1002000000077
+
+
+def exists(env: Env, msg: IncomingMessage) -> bool:
+    return msg.message_id in env.telegram.messages[msg.chat_id]
+
+
+def join(env: Env, user_id: int, *channels: int) -> None:
+    for channel in channels:
+        env.telegram.set_member(channel, user_id, MemberStatus.MEMBER)
+
+
+def channel_notices(env: Env) -> list[SentMessage]:
+    return [m for m in env.telegram.sent(OWNER) if "@chan_a" in m.text]
+
+
+def prompts_sent(env: Env, chat_id: int = CHAT) -> list[str]:
+    return [m.text for m in env.telegram.sent(chat_id) if "please" in m.text]
+
+
+# --------------------------------------------------------------------------- passing
+
+
+async def test_verified_member_costs_one_lookup_and_nothing_else(env: Env) -> None:
+    await env.protect()
+    await env.warm()
+    await env.members.put(USER, CH_A, True)
+    env.reset_counters()
+    msg = message(env)
+
+    assert await env.gate.on_message(msg) is Verdict.PASSED
+
+    assert env.gate_cache.lookups == 1
+    assert env.telegram.calls == []
+    assert env.uow.opened == 0
+    assert env.members.gets == 0
+    assert exists(env, msg)
+
+
+async def test_member_with_a_cold_cache_is_checked_once_then_cached(env: Env) -> None:
+    await env.protect()
+    join(env, USER, CH_A)
+
+    assert await env.gate.on_message(message(env)) is Verdict.PASSED
+    assert env.telegram.count("get_member") == 1
+    assert env.counter("bot_verifications_total", result="member") == 1
+
+    env.reset_counters()
+    assert await env.gate.on_message(message(env)) is Verdict.PASSED
+    assert env.telegram.calls == []
+    assert env.gate_cache.lookups == 1
+
+
+async def test_unprotected_group_is_ignored(env: Env) -> None:
+    msg = message(env)
+    assert await env.gate.on_message(msg) is Verdict.IGNORED
+    assert exists(env, msg)
+    assert env.telegram.calls == []  # "not protected" is learnt from the database
+    env.reset_counters()
+    assert await env.gate.on_message(message(env)) is Verdict.IGNORED
+    assert env.uow.opened == 0  # ...and then cached
+
+
+@pytest.mark.parametrize("user", [ADMIN, OWNER])
+async def test_admins_pass_without_a_channel_check(env: Env, user: int) -> None:
+    await env.protect()
+    msg = message(env, user)
+    assert await env.gate.on_message(msg) is Verdict.PASSED
+    assert exists(env, msg)
+    assert env.telegram.count("get_member") == 0
+    assert env.telegram.count("get_admins") == 1
+
+
+async def test_exempt_user_passes_without_a_channel_check(env: Env) -> None:
+    await env.protect(exempt=[USER])
+    msg = message(env)
+    assert await env.gate.on_message(msg) is Verdict.PASSED
+    assert exists(env, msg)
+    assert env.telegram.count("get_member") == 0
+
+
+async def test_bots_pass_untouched(env: Env) -> None:
+    await env.protect()
+    msg = message(env, USER, user_is_bot=True)
+    assert await env.gate.on_message(msg) is Verdict.PASSED
+    assert env.gate_cache.lookups == 0
+    assert env.telegram.calls == []
+
+
+async def test_message_without_sender_passes(env: Env) -> None:
+    await env.protect()
+    assert await env.gate.on_message(message(env, None)) is Verdict.PASSED
+    assert env.telegram.calls == []
+
+
+async def test_anonymous_admin_posting_as_the_group_passes(env: Env) -> None:
+    await env.protect()
+    msg = message(env, None, sender_chat_id=CHAT)
+    assert await env.gate.on_message(msg) is Verdict.PASSED
+    assert exists(env, msg)
+    assert env.telegram.calls == []
+
+
+async def test_automatic_forward_passes(env: Env) -> None:
+    await env.protect(linked_chat_id=LINKED)
+    msg = message(env, None, sender_chat_id=OTHER_CHANNEL, is_automatic_forward=True)
+    assert await env.gate.on_message(msg) is Verdict.PASSED
+    assert exists(env, msg)
+
+
+# --------------------------------------------------------------------------- channel posts
+
+
+async def test_message_as_another_channel_is_removed(env: Env) -> None:
+    await env.protect(linked_chat_id=LINKED)
+    msg = message(env, None, sender_chat_id=OTHER_CHANNEL)
+    assert await env.gate.on_message(msg) is Verdict.CHANNEL_POST_REMOVED
+    assert not exists(env, msg)
+    assert env.telegram.count("restrict") == 0
+    assert prompts_sent(env) == []
+
+
+async def test_message_as_the_linked_channel_passes(env: Env) -> None:
+    await env.protect(linked_chat_id=LINKED)
+    msg = message(env, None, sender_chat_id=LINKED)
+    assert await env.gate.on_message(msg) is Verdict.PASSED
+    assert exists(env, msg)
+
+
+async def test_channel_posts_pass_when_settings_allow(env: Env) -> None:
+    await env.protect(settings=GroupSettings(delete_channel_posts=False))
+    msg = message(env, None, sender_chat_id=OTHER_CHANNEL)
+    assert await env.gate.on_message(msg) is Verdict.PASSED
+    assert exists(env, msg)
+
+
+async def test_channel_post_in_an_unprotected_group_is_ignored(env: Env) -> None:
+    msg = message(env, None, sender_chat_id=OTHER_CHANNEL)
+    assert await env.gate.on_message(msg) is Verdict.IGNORED
+    assert exists(env, msg)
+
+
+# --------------------------------------------------------------------------- non-members
+
+
+async def test_non_member_is_removed_muted_and_prompted(env: Env) -> None:
+    await env.protect()
+    msg = message(env, thread_id=None)
+
+    assert await env.gate.on_message(msg) is Verdict.REMOVED
+
+    assert not exists(env, msg)
+    assert env.telegram.is_muted(CHAT, USER)
+    restrict = env.telegram.calls_of("restrict")[0].args
+    assert restrict["permissions"] == MUTED
+    assert restrict["until"] is None
+    restriction = await env.restriction(CHAT, USER)
+    assert restriction is not None
+    assert restriction.until is None
+    assert restriction.created_at == env.clock.utc()
+    assert AuditKind.MUTE in await env.audit_kinds()
+    assert env.counter("bot_verifications_total", result="not_member") == 1
+    assert env.counter("bot_gate_actions_total", action="mute") == 1
+    assert env.counter("bot_gate_actions_total", action="delete") == 1
+
+    [prompt] = env.telegram.sent(CHAT)
+    assert "@chan_a" in prompt.text
+    assert 'href="tg://user?id=42"' in prompt.text
+    assert "Your message was removed" not in prompt.text  # muted: the text says so
+    assert prompt.keyboard == [
+        [texts.Button(text="Join @chan_a", url="https://t.me/chan_a")],
+        [texts.Button(text=texts.JOINED_BUTTON, callback_data=f"gmv:{USER}")],
+    ]
+    assert await env.prompts.current(CHAT, USER) == prompt.message_id
+    ttl = GroupSettings().prompt_ttl
+    assert env.prompts.scheduled() == {
+        DueDeletion(CHAT, prompt.message_id, USER): env.clock() + ttl
+    }
+
+
+async def test_one_prompt_per_user_not_per_message(env: Env) -> None:
+    await env.protect()
+    first, second = message(env), message(env)
+    assert await env.gate.on_message(first) is Verdict.REMOVED
+    assert await env.gate.on_message(second) is Verdict.REMOVED
+    assert not exists(env, second)
+    assert len(env.telegram.sent(CHAT)) == 1
+    # The "not joined" answer was cached: the second message cost no getChatMember
+    # on the channel (the group itself is asked whether someone else restricted the user).
+    channel_checks = [c for c in env.telegram.calls_of("get_member") if c.args["chat_id"] != CHAT]
+    assert len(channel_checks) == 1
+    # Another user gets a prompt of their own.
+    assert await env.gate.on_message(message(env, USER2)) is Verdict.REMOVED
+    assert len(env.telegram.sent(CHAT)) == 2
+
+
+async def test_prompt_comes_again_once_the_slot_expired(env: Env) -> None:
+    await env.protect()
+    await env.gate.on_message(message(env))
+    env.clock.advance(GroupSettings().prompt_ttl + 1)
+    await env.gate.on_message(message(env))
+    assert len(env.telegram.sent(CHAT)) == 2
+
+
+async def test_prompt_has_a_join_button_per_missing_channel(env: Env) -> None:
+    await env.protect(channels=[channel_a(), channel_b()])
+    join(env, USER, CH_A)
+    assert await env.gate.on_message(message(env)) is Verdict.REMOVED
+    [prompt] = env.telegram.sent(CHAT)
+    assert prompt.keyboard == [
+        [texts.Button(text="Join Channel B", url=INVITE_B)],
+        [texts.Button(text=texts.JOINED_BUTTON, callback_data=f"gmv:{USER}")],
+    ]
+    assert "Channel B" in prompt.text
+    assert "@chan_a" not in prompt.text
+
+    env.telegram.remove_member(CH_A, USER)
+    await env.members.drop(USER, CH_A)
+    assert await env.gate.on_message(message(env, USER2)) is Verdict.REMOVED
+    keyboard = env.telegram.sent(CHAT)[-1].keyboard
+    assert keyboard is not None
+    assert [row[0].url for row in keyboard] == ["https://t.me/chan_a", INVITE_B, None]
+
+
+async def test_prompt_goes_to_the_forum_topic(env: Env) -> None:
+    await env.protect()
+    await env.gate.on_message(message(env, thread_id=12))
+    assert env.telegram.calls_of("send_message")[0].args["thread_id"] == 12
+
+
+async def test_action_delete_removes_without_muting(env: Env) -> None:
+    await env.protect(settings=GroupSettings(action=GateAction.DELETE))
+    msg = message(env)
+    assert await env.gate.on_message(msg) is Verdict.REMOVED
+    assert not exists(env, msg)
+    assert env.telegram.count("restrict") == 0
+    assert await env.restriction(CHAT, USER) is None
+    assert AuditKind.MUTE not in await env.audit_kinds()
+    [prompt] = env.telegram.sent(CHAT)
+    assert "Your message was removed" in prompt.text
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(120, 120), (10, 30)])
+async def test_mute_seconds_sets_until(env: Env, setting: int, expected: int) -> None:
+    await env.protect(settings=GroupSettings(mute_seconds=setting))
+    await env.gate.on_message(message(env))
+    until = env.clock.utc() + timedelta(seconds=expected)
+    assert env.telegram.calls_of("restrict")[0].args["until"] == until
+    restriction = await env.restriction(CHAT, USER)
+    assert restriction is not None
+    assert restriction.until == until
+
+
+async def test_failed_prompt_frees_the_slot(env: Env) -> None:
+    await env.protect()
+    env.telegram.fail("send_message", TelegramUnavailable("down"))
+    assert await env.gate.on_message(message(env)) is Verdict.REMOVED
+    assert env.telegram.sent(CHAT) == []
+    assert env.prompts.scheduled() == {}
+    await env.gate.on_message(message(env))
+    assert len(env.telegram.sent(CHAT)) == 1
+
+
+# --------------------------------------------------------------------------- Telegram down
+
+
+async def test_fail_open_lets_the_message_through_and_tells_the_group(env: Env) -> None:
+    await env.protect()
+    env.telegram.fail("get_member", TelegramUnavailable("timeout"))
+    msg = message(env)
+
+    assert await env.gate.on_message(msg) is Verdict.FAIL_OPEN
+
+    assert exists(env, msg)
+    assert env.telegram.count("restrict") == 0
+    assert env.counter("bot_fail_open_total") == 1
+    assert env.counter("bot_verifications_total", result="unknown") == 1
+    # Nobody reachable in private: the notice falls back to the group, once an hour.
+    [notice] = env.telegram.sent(CHAT)
+    assert "could not check channel membership" in notice.text
+    env.telegram.fail("get_member", TelegramUnavailable("timeout"))
+    assert await env.gate.on_message(message(env, USER2)) is Verdict.FAIL_OPEN
+    assert len(env.telegram.sent(CHAT)) == 1
+    # The unknown answer was not cached: the next message asks again.
+    assert await env.gate.on_message(message(env)) is Verdict.REMOVED
+
+
+async def test_fail_closed_removes_and_prompts(closed_env: Env) -> None:
+    env = closed_env
+    await env.protect()
+    env.telegram.fail("get_member", TelegramUnavailable("timeout"))
+    msg = message(env)
+
+    assert await env.gate.on_message(msg) is Verdict.REMOVED
+
+    assert not exists(env, msg)
+    assert env.counter("bot_fail_open_total") == 0
+    assert env.counter("bot_verifications_total", result="unknown") == 1
+    assert len(prompts_sent(env)) == 1
+
+
+# --------------------------------------------------------------------------- lost rights
+
+
+async def test_inaccessible_channel_is_marked_and_owners_told_once_an_hour(env: Env) -> None:
+    await env.protect(owners=[OWNER])
+    await env.start_bot(OWNER)
+    env.telegram.remove_member(CH_A, env.telegram.bot.id)  # the bot lost channel admin
+
+    assert await env.gate.on_message(message(env)) is Verdict.FAIL_OPEN
+
+    group = await env.group()
+    assert group is not None
+    assert group.channels[0].bot_is_admin is False
+    audit = await env.audit()
+    assert [(e.kind, e.detail) for e in audit if e.kind is AuditKind.RIGHTS_LOST] == [
+        (AuditKind.RIGHTS_LOST, f"channel={CH_A}")
+    ]
+    [notice] = channel_notices(env)
+    assert "lost rights" in notice.text
+    # The fail-open notice went to the owner too, not to the group.
+    assert [m.text for m in env.telegram.sent(OWNER)] == [
+        notice.text,
+        texts.fail_open_notice("Group"),
+    ]
+    assert env.telegram.sent(CHAT) == []
+
+    # The channel is already marked: no second audit entry or notice.
+    assert await env.gate.on_message(message(env, USER2)) is Verdict.FAIL_OPEN
+    assert len(channel_notices(env)) == 1
+    assert len([e for e in await env.audit() if e.kind is AuditKind.RIGHTS_LOST]) == 1
+
+    # Marked fine again (e.g. by /status) and lost again within the hour: no notice.
+    async with env.uow() as uow:
+        await uow.groups.set_channel_admin(CH_A, True)
+        await uow.commit()
+    await env.directory.invalidate(CHAT)
+    await env.gate.on_message(message(env, USER2))
+    assert len(channel_notices(env)) == 1
+    # ...but a notice again once the hour is over.
+    async with env.uow() as uow:
+        await uow.groups.set_channel_admin(CH_A, True)
+        await uow.commit()
+    await env.directory.invalidate(CHAT)
+    env.clock.advance(3601)
+    await env.gate.on_message(message(env, USER2))
+    assert len(channel_notices(env)) == 2
+
+
+async def test_missing_restrict_right_is_recorded_and_owners_told(env: Env) -> None:
+    env.telegram.supergroup(CHAT, bot_rights=frozenset({"can_delete_messages"}))
+    await env.protect(owners=[OWNER])
+    await env.start_bot(OWNER)
+    msg = message(env)
+
+    assert await env.gate.on_message(msg) is Verdict.REMOVED
+
+    assert not exists(env, msg)  # deleting still works
+    assert not env.telegram.is_muted(CHAT, USER)
+    assert await env.restriction(CHAT, USER) is None
+    group = await env.group()
+    assert group is not None
+    assert group.missing_rights == ("can_restrict_members",)
+    assert AuditKind.RIGHTS_LOST in await env.audit_kinds()
+    assert AuditKind.MUTE not in await env.audit_kinds()
+    [notice] = env.telegram.sent(OWNER)
+    assert "restrict members" in notice.text
+    # The prompt says the message was removed (no mute), and the next one warns admins.
+    assert "Your message was removed" in prompts_sent(env)[0]
+    await env.gate.on_message(message(env, USER2))
+    assert "I lost rights I need here" in prompts_sent(env)[1]
+    assert len(env.telegram.sent(OWNER)) == 1  # once an hour
+    assert len([e for e in await env.audit() if e.kind is AuditKind.RIGHTS_LOST]) == 1
+
+
+async def test_missing_delete_right_is_recorded(env: Env) -> None:
+    env.telegram.supergroup(CHAT, bot_rights=frozenset({"can_restrict_members"}))
+    await env.protect()
+    msg = message(env)
+    assert await env.gate.on_message(msg) is Verdict.REMOVED
+    assert exists(env, msg)
+    group = await env.group()
+    assert group is not None
+    assert group.missing_rights == ("can_delete_messages",)
+
+
+# --------------------------------------------------------------------------- no cache
+
+
+async def test_without_cache_non_member_is_removed_and_muted_without_prompt(env: Env) -> None:
+    await env.protect()
+    env.gate_cache.unavailable = True
+    msg = message(env)
+
+    assert await env.gate.on_message(msg) is Verdict.REMOVED
+
+    assert not exists(env, msg)
+    assert env.telegram.is_muted(CHAT, USER)
+    assert await env.restriction(CHAT, USER) is not None
+    assert env.telegram.sent() == []
+    assert env.prompts.claims == []
+    assert env.uow.opened >= 1  # decided from the database
+
+
+async def test_without_cache_member_admin_and_exempt_pass(env: Env) -> None:
+    await env.protect(exempt=[USER2])
+    env.gate_cache.unavailable = True
+    join(env, USER, CH_A)
+    for user in (USER, ADMIN):
+        msg = message(env, user)
+        assert await env.gate.on_message(msg) is Verdict.PASSED
+        assert exists(env, msg)
+    env.telegram.calls.clear()
+    assert await env.gate.on_message(message(env, USER2)) is Verdict.PASSED
+    assert env.telegram.calls == []  # exempt: known from the database alone
+
+
+async def test_without_cache_unprotected_group_is_ignored(env: Env) -> None:
+    env.gate_cache.unavailable = True
+    assert await env.gate.on_message(message(env)) is Verdict.IGNORED
+    assert env.telegram.calls == []
+
+
+async def test_without_cache_and_without_telegram_fail_mode_decides(
+    env: Env, closed_env: Env
+) -> None:
+    for e, verdict in ((env, Verdict.FAIL_OPEN), (closed_env, Verdict.REMOVED)):
+        await e.protect()
+        e.gate_cache.unavailable = True
+        e.telegram.fail("get_member", TelegramUnavailable("down"), times=5)
+        msg = message(e)
+        assert await e.gate.on_message(msg) is verdict
+        assert exists(e, msg) is (verdict is Verdict.FAIL_OPEN)
+        assert e.telegram.count("restrict") == 0
+
+
+# --------------------------------------------------------------------------- admin list
+
+
+async def test_admin_list_is_loaded_once_and_reused(env: Env) -> None:
+    await env.protect()
+    join(env, USER, CH_A)
+    await env.gate.on_message(message(env, ADMIN))
+    await env.gate.on_message(message(env, USER))
+    await env.gate.on_message(message(env, ADMIN))
+    assert env.telegram.count("get_admins") == 1
+
+
+async def test_admin_passes_when_the_admin_list_is_unavailable(env: Env) -> None:
+    await env.protect()
+    env.telegram.fail("get_admins", TelegramUnavailable("down"))
+    msg = message(env, ADMIN)
+    assert await env.gate.on_message(msg) is Verdict.PASSED
+    assert exists(env, msg)
+    assert env.telegram.calls_of("get_member")[0].args == {"chat_id": CHAT, "user_id": ADMIN}
+
+
+async def test_exempt_user_passes_when_the_admin_list_is_unavailable(env: Env) -> None:
+    await env.protect(exempt=[USER])
+    env.telegram.fail("get_admins", TelegramUnavailable("down"))
+    msg = message(env)
+    assert await env.gate.on_message(msg) is Verdict.PASSED
+    assert exists(env, msg)
+    assert not env.telegram.is_muted(CHAT, USER)
+
+
+async def test_disabled_group_is_ignored(env: Env) -> None:
+    await env.protect()
+    async with env.uow() as uow:
+        await uow.groups.set_enabled(CHAT, False)
+        await uow.commit()
+    msg = message(env)
+    assert await env.gate.on_message(msg) is Verdict.IGNORED
+    assert exists(env, msg)
+
+
+async def test_gate_decides_on_the_stored_group_not_the_message_chat_type(env: Env) -> None:
+    # The chat type on the message is not what the gate decides on.
+    await env.protect()
+    msg = replace(message(env), chat_type=ChatType.GROUP)
+    assert await env.gate.on_message(msg) is Verdict.REMOVED
+
+
+async def test_inaccessible_during_check_counts_as_unknown(closed_env: Env) -> None:
+    env = closed_env
+    await env.protect()
+    env.telegram.fail("get_member", MemberListInaccessible("member list is inaccessible"))
+    assert await env.gate.on_message(message(env)) is Verdict.REMOVED
+    group = await env.group()
+    assert group is not None
+    assert group.channels[0].bot_is_admin is False
