@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     default_action: GateAction = GateAction.MUTE
     recheck_interval: float = Field(default=5.0, ge=0)  # "I've joined" fresh checks per user
     request_budget: float = Field(default=25.0, gt=0)  # seconds of work in one webhook request
+    # Multi-instance delivery (see README "Running at scale").
+    update_lease: float = Field(default=30.0, gt=0)  # claim on an update, renewed while handled
+    update_done_ttl: int = Field(default=86400, ge=60)  # how long a handled update is remembered
+    update_max_attempts: int = Field(default=5, ge=1)  # then it is a poison update
+    duplicate_retry_after: int = Field(default=5, ge=1)  # Retry-After while another holds it
+    leader_lease: float = Field(default=10.0, gt=0)  # polling leadership lease
+    webhook_max_connections: int = Field(default=40, ge=1, le=100)
     log_level: str = "INFO"
     log_format: LogFormat | None = None  # default: json in production, console otherwise
     auto_migrate: bool = True

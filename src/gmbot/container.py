@@ -17,12 +17,15 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gmbot.bot.services import Services
+from gmbot.cache.backoff import RedisBackoff
 from gmbot.cache.gate_cache import RedisGateCache
 from gmbot.cache.health import RedisHealth
+from gmbot.cache.leader import RedisLeaderLease
 from gmbot.cache.membership_cache import RedisMembershipCache
 from gmbot.cache.prompt_store import RedisPromptStore
 from gmbot.cache.redis_client import create_redis
 from gmbot.cache.throttle import RedisThrottle
+from gmbot.cache.update_claims import RedisUpdateClaims
 from gmbot.clock import utc_now
 from gmbot.config import FailMode, Settings
 from gmbot.db.engine import create_engine
@@ -58,7 +61,9 @@ async def engine_resource(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 async def redis_resource(settings: Settings) -> AsyncIterator[Redis]:
     client, _embedded = create_redis(
-        settings.redis_url, max_connections=settings.redis_max_connections
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        namespace_hint=settings.instance_id,
     )
     try:
         yield client
@@ -90,7 +95,23 @@ class Container(containers.DeclarativeContainer):
     bot = providers.Resource(bot_resource, settings)
 
     uow = providers.Singleton(SqlUnitOfWorkFactory, engine)
-    telegram = providers.Singleton(AiogramGateway, bot, metrics)
+    backoff = providers.Singleton(RedisBackoff, redis, namespace=settings.provided.redis_namespace)
+    telegram = providers.Singleton(AiogramGateway, bot, metrics, backoff)
+    update_claims = providers.Singleton(
+        RedisUpdateClaims,
+        redis,
+        lease_seconds=settings.provided.update_lease,
+        done_ttl=settings.provided.update_done_ttl,
+        namespace=settings.provided.redis_namespace,
+        instance_id=settings.provided.instance_id,
+    )
+    leader_lease = providers.Singleton(
+        RedisLeaderLease,
+        redis,
+        lease_seconds=settings.provided.leader_lease,
+        instance_id=settings.provided.instance_id,
+        namespace=settings.provided.redis_namespace,
+    )
     gate_cache = providers.Singleton(
         RedisGateCache, redis, namespace=settings.provided.redis_namespace
     )

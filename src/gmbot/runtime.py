@@ -14,11 +14,17 @@ import structlog
 from aiogram import Bot, Dispatcher
 from aiohttp import web
 from dependency_injector import providers
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gmbot.bot.dispatcher import ALLOWED_UPDATES, build_dispatcher
 from gmbot.bot.services import Services
+from gmbot.cache.redis_client import redis_pool_stats
 from gmbot.config import ConfigError, Settings
 from gmbot.container import Container
+from gmbot.db.engine import pool_status
+from gmbot.delivery.guard import UpdateGuard
+from gmbot.delivery.webhook_setup import WebhookRegistrar, webhook_config
+from gmbot.domain.models import AuditEntry, AuditKind
 from gmbot.domain.ports import HealthProbe, TelegramGateway, UnitOfWorkFactory
 from gmbot.domain.telegram import TelegramError
 from gmbot.services.janitor import PromptJanitor
@@ -47,6 +53,9 @@ class Runtime:
     _uow: UnitOfWorkFactory = field(init=False)
     _redis_health: HealthProbe = field(init=False)
     _janitor: PromptJanitor | None = None
+    redis: Any = None
+    guard: UpdateGuard | None = None
+    webhook_handler: WebhookHandler | None = None
 
     async def start(self) -> None:
         c = self.container
@@ -71,7 +80,39 @@ class Runtime:
         self._redis_health = await resolve(c.redis_health)
         self._janitor = await resolve(c.janitor)
         self._tasks.append(asyncio.create_task(self._janitor.run(), name="prompt-janitor"))
+        self.redis = await resolve(c.redis)
+        self.guard = UpdateGuard(
+            await resolve(c.update_claims),
+            self.services.metrics,
+            max_attempts=self.settings.update_max_attempts,
+            on_poison=self._audit_poison,
+        )
+        self._register_pool_gauges(await resolve(c.engine))
         log.info("instance_started", bot=me.username, mode=self.mode)
+
+    async def _audit_poison(self, update_id: int, attempts: int, chat_id: int | None) -> None:
+        async with self._uow() as uow:
+            await uow.audit.add(
+                AuditEntry(
+                    AuditKind.POISON_UPDATE,
+                    chat_id or 0,
+                    detail=f"update_id={update_id} attempts={attempts}",
+                )
+            )
+            await uow.commit()
+
+    def _register_pool_gauges(self, engine: AsyncEngine) -> None:
+        assert self.services is not None
+        metrics = self.services.metrics
+        redis = self.redis
+        metrics.gauge_source(
+            "bot_db_pool", "Database pool: size, checked_out, overflow", lambda: pool_status(engine)
+        )
+        metrics.gauge_source(
+            "bot_redis_connections",
+            "Redis pool: in_use, idle, max",
+            lambda: redis_pool_stats(redis),
+        )
 
     @property
     def mode(self) -> str:
@@ -113,16 +154,31 @@ class Runtime:
         app = web.Application(client_max_size=1 << 20)
         probes = self.probes()
         probes.install(app)
-        secrets = [s for s in (self.settings.secret, self.settings.previous_secret) if s]
         handler = WebhookHandler(
             self.dispatcher,
             self.bot,
             self.services.metrics,
-            secrets,
+            [self.settings.secret or ""],
             request_budget=self.settings.request_budget,
+            guard=self.guard,
+            duplicate_retry_after=self.settings.duplicate_retry_after,
+            previous_secret=self.settings.previous_secret,
+            previous_allowed=self.registrar().previous_secret_allowed,
         )
+        self.webhook_handler = handler
         app.router.add_post(self.settings.webhook_path, handler.receive)
         return app, probes
+
+    def registrar(self) -> WebhookRegistrar:
+        assert self.bot is not None
+        s = self.settings
+        config = webhook_config(
+            s.webhook_target if s.webhook_url else "",
+            s.secret or "",
+            ALLOWED_UPDATES,
+            s.webhook_max_connections,
+        )
+        return WebhookRegistrar(self.bot, self.redis, config, namespace=s.redis_namespace)
 
 
 async def _maybe_await(value: object) -> None:
@@ -155,16 +211,14 @@ async def _serve_webhook(runtime: Runtime, stop: asyncio.Event) -> None:
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
     await site.start()
-    await runtime.bot.set_webhook(
-        settings.webhook_target,
-        secret_token=settings.secret,
-        allowed_updates=list(ALLOWED_UPDATES),
-        drop_pending_updates=False,
-    )
+    await runtime.registrar().ensure()
     log.info("webhook_serving", host=settings.host, port=settings.port, url=settings.webhook_target)
     await stop.wait()
-    # Fail readiness first so the balancer stops sending, then let in-flight finish.
+    # Fail readiness and refuse new updates (Telegram retries them elsewhere), then
+    # let the ones in flight finish before the pools close.
     probes.draining = True
+    if runtime.webhook_handler is not None:
+        runtime.webhook_handler.draining = True
     await runner.cleanup()
 
 

@@ -139,3 +139,31 @@ async def test_ready_names_the_failing_part(served) -> None:  # type: ignore[no-
         assert body["failing"] == ["redis"]
     finally:
         h.redis_reachable(True)
+
+
+async def test_redelivered_update_is_acknowledged_without_acting_twice(served) -> None:  # type: ignore[no-untyped-def]
+    h, client = served
+    await post(client, update(h, ADMIN, "/protect @newschan", 1))
+    spam = update(h, STRANGER, "spam", 2)
+    assert (await post(client, spam))[0] == 200
+    sent = len(h.session.called("sendMessage"))
+    restricted = len(h.session.called("restrictChatMember"))
+    status, body = await post(client, spam)  # Telegram re-sends it
+    assert status == 200
+    assert body.get("duplicate") is True
+    assert len(h.session.called("sendMessage")) == sent
+    assert len(h.session.called("restrictChatMember")) == restricted
+    dup = h.runtime.services.metrics.registry.get_sample_value(  # type: ignore[union-attr]
+        "bot_duplicate_updates_total", {"instance_id": "test-1"}
+    )
+    assert dup == 1
+
+
+async def test_delivery_while_another_instance_handles_it_gets_503(served) -> None:  # type: ignore[no-untyped-def]
+    h, client = served
+    assert h.runtime.guard is not None
+    ticket = await h.runtime.guard.admit(42)  # "another instance" holds the lease
+    status, _ = await post(client, update(h, MEMBER, "hi", 42))
+    assert status == 503
+    await h.runtime.guard._claims.release(42, ticket.token)
+    assert (await post(client, update(h, MEMBER, "hi", 42)))[0] == 200

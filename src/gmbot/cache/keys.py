@@ -18,13 +18,19 @@ class CacheKeys:
 
     __slots__ = (
         "_admins",
+        "_attempts",
+        "_backoff",
         "_exempt",
         "_group",
         "_prompt",
         "_throttle",
+        "_update",
+        "leader",
         "namespace",
         "prompt_due",
         "verify_prefix",
+        "webhook_hash",
+        "webhook_lock",
     )
 
     def __init__(self, namespace: str = DEFAULT_NAMESPACE) -> None:
@@ -37,6 +43,12 @@ class CacheKeys:
         # The gate script appends "{user_id}:{channel_id}" to this itself.
         self.verify_prefix = f"{namespace}verify:"
         self.prompt_due = f"{namespace}prompt_due"
+        self._update = f"{namespace}update:"
+        self._attempts = f"{namespace}update_attempts:"
+        self._backoff = f"{namespace}backoff:"
+        self.leader = f"{namespace}leader:polling"
+        self.webhook_hash = f"{namespace}webhook:config"
+        self.webhook_lock = f"{namespace}webhook:lock"
 
     def group(self, chat_id: int) -> str:
         """Hash: on ("1"/"0"), ch (comma-separated channel ids), full (JSON)."""
@@ -60,3 +72,15 @@ class CacheKeys:
 
     def throttle(self, key: str) -> str:
         return f"{self._throttle}{key}"
+
+    def update(self, update_id: int) -> str:
+        """String: a lease token while an instance handles the update, then "done"."""
+        return f"{self._update}{update_id}"
+
+    def attempts(self, update_id: int) -> str:
+        """Counter of handling attempts, to recognise a poison update."""
+        return f"{self._attempts}{update_id}"
+
+    def backoff(self, scope: str) -> str:
+        """String: epoch milliseconds until which Bot API calls in `scope` wait."""
+        return f"{self._backoff}{scope}"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import structlog
 from aiogram import Bot
@@ -46,6 +47,14 @@ from gmbot.telegram import budget, convert
 from gmbot.telegram.errors import classify, error_kind
 
 T = TypeVar("T")
+
+
+class SharedBackoff(Protocol):
+    async def wait_for(self, chat_id: int | str | None) -> float: ...
+
+    async def hold(self, chat_id: int | str | None, seconds: float) -> None: ...
+
+
 log = structlog.get_logger(__name__)
 
 
@@ -54,6 +63,7 @@ class AiogramGateway(TelegramGateway):
         self,
         bot: Bot,
         metrics: Metrics,
+        backoff: SharedBackoff | None = None,
         *,
         transient_retries: int = 2,
         retry_base: float = 0.5,
@@ -62,6 +72,7 @@ class AiogramGateway(TelegramGateway):
     ) -> None:
         self._bot = bot
         self._metrics = metrics
+        self._backoff = backoff
         self._retries = transient_retries
         self._retry_base = retry_base
         self._max_retry_after = max_retry_after
@@ -150,10 +161,33 @@ class AiogramGateway(TelegramGateway):
 
     # ------------------------------------------------------------------ policy
 
+    async def _shared_wait(self, chat: int | str | None) -> None:
+        """Hold back while any instance was told to (retry_after), within the budget."""
+        if self._backoff is None:
+            return
+        try:
+            wait = await self._backoff.wait_for(chat)
+        except Exception:  # the shared backoff is advisory: never fail a call for it
+            return
+        if wait <= 0:
+            return
+        left = budget.remaining()
+        if left is not None and wait >= left:
+            raise RetryLater(wait)
+        await asyncio.sleep(wait)
+
+    async def _share(self, chat: int | str | None, seconds: float) -> None:
+        if self._backoff is None:
+            return
+        with contextlib.suppress(Exception):
+            await self._backoff.hold(chat, seconds)
+
     async def _call(self, method: TelegramMethod[T]) -> T:
         name = method.__api_method__
+        chat = getattr(method, "chat_id", None)
         attempt = 0
         while True:
+            await self._shared_wait(chat)
             self._metrics.api_calls.labels(self._metrics.instance_id, name).inc()
             try:
                 result = await self._bot(method, request_timeout=int(self._timeout))
@@ -162,6 +196,7 @@ class AiogramGateway(TelegramGateway):
             except TelegramRetryAfter as exc:
                 self._metrics.api_429.labels(self._metrics.instance_id, name).inc()
                 wait = float(exc.retry_after)
+                await self._share(chat, wait)
                 left = budget.remaining()
                 log.warning("telegram_retry_after", method=name, retry_after=wait)
                 if left is not None and wait >= left:
@@ -169,6 +204,7 @@ class AiogramGateway(TelegramGateway):
                 if wait > self._max_retry_after:
                     raise TelegramUnavailable(exc.message, name, retry_after=wait) from exc
                 await asyncio.sleep(wait)
+                continue
             except (TelegramNetworkError, TelegramServerError, ClientDecodeError) as exc:
                 attempt += 1
                 delay = self._retry_base * 2 ** (attempt - 1)

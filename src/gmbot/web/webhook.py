@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from hmac import compare_digest
 
 import structlog
@@ -21,6 +21,7 @@ from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
 
+from gmbot.delivery.guard import Admission, UpdateGuard
 from gmbot.domain.telegram import RetryLater
 from gmbot.metrics import Metrics
 from gmbot.telegram import budget
@@ -40,22 +41,38 @@ class WebhookHandler:
         secrets: Sequence[str],
         *,
         request_budget: float,
+        guard: UpdateGuard | None = None,
+        duplicate_retry_after: int = 5,
+        previous_secret: str | None = None,
+        previous_allowed: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self._dp = dispatcher
         self._bot = bot
         self._metrics = metrics
         self._secrets = [s.encode() for s in secrets if s]
         self._budget = request_budget
+        self._guard = guard
+        self._dup_retry = duplicate_retry_after
+        # During a secret rotation the previous secret is honoured until the new
+        # one is registered with Telegram (asked only for requests bearing it).
+        self._previous = previous_secret.encode() if previous_secret else None
+        self._previous_allowed = previous_allowed
+        self.draining = False
 
-    def _authorised(self, request: web.Request) -> bool:
+    async def _authorised(self, request: web.Request) -> bool:
         given = request.headers.get(SECRET_HEADER, "").encode()
         ok = False
         for secret in self._secrets:  # every secret compared: no early exit to time
             ok |= compare_digest(given, secret)
-        return ok
+        if ok or self._previous is None or not compare_digest(given, self._previous):
+            return ok
+        return self._previous_allowed is None or await self._previous_allowed()
 
     async def receive(self, request: web.Request) -> web.Response:
-        if not self._authorised(request):
+        if self.draining:
+            # Shutting down: the balancer is taking us out; Telegram will retry.
+            return _retry_later(1)
+        if not await self._authorised(request):
             log.warning("webhook_forbidden", remote=request.remote)
             return web.json_response({"ok": False, "error": "forbidden"}, status=401)
         if request.content_length is not None and request.content_length > MAX_BODY:
@@ -71,11 +88,25 @@ class WebhookHandler:
         return await self.handle(update)
 
     async def handle(self, update: Update) -> web.Response:
+        ticket = None
+        if self._guard is not None:
+            try:
+                ticket = await self._guard.admit(update.update_id, _chat_id(update))
+            except Exception as exc:  # Redis down: handle anyway rather than stall
+                log.warning("update_claim_unavailable", update_id=update.update_id, error=str(exc))
+            if ticket is not None:
+                if ticket.admission in (Admission.DUPLICATE_DONE, Admission.POISON):
+                    return web.json_response({"ok": True, "duplicate": True})
+                if ticket.admission is Admission.DUPLICATE_IN_FLIGHT:
+                    return _retry_later(self._dup_retry)
         self._metrics.webhook_inflight.labels(self._metrics.instance_id).inc()
         try:
             with budget.budget(self._budget):
                 async with asyncio.timeout(self._budget):
-                    await self._dp.feed_update(self._bot, update)
+                    if ticket is not None and self._guard is not None:
+                        await self._guard.run(ticket, lambda: self._feed(update))
+                    else:
+                        await self._feed(update)
         except RetryLater as exc:
             return _retry_later(exc.retry_after)
         except TimeoutError:
@@ -87,6 +118,18 @@ class WebhookHandler:
         finally:
             self._metrics.webhook_inflight.labels(self._metrics.instance_id).dec()
         return web.json_response({"ok": True})
+
+    async def _feed(self, update: Update) -> object:
+        return await self._dp.feed_update(self._bot, update)
+
+
+def _chat_id(update: Update) -> int | None:
+    try:
+        event = update.event
+    except Exception:  # an update type this aiogram does not know
+        return None
+    chat = getattr(event, "chat", None) or getattr(getattr(event, "message", None), "chat", None)
+    return chat.id if chat is not None else None
 
 
 def _retry_later(seconds: float) -> web.Response:

@@ -1,0 +1,100 @@
+"""Each update_id is handled once across instances: a lease while handling, a
+"done" mark (kept a day) afterwards, and an attempt counter for poison updates."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from enum import IntEnum
+
+from redis.asyncio import Redis
+
+from gmbot.cache.keys import DEFAULT_NAMESPACE, CacheKeys
+
+# KEYS: update key, attempts key. ARGV: token, lease ms, done ttl s.
+# Returns {state, attempt}: 0 claimed, 1 done already, 2 leased by another.
+_CLAIM = """
+local v = redis.call('GET', KEYS[1])
+if v == 'done' then return {1, 0} end
+if v then return {2, 0} end
+local n = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
+redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+return {0, n}
+"""
+
+# KEYS: update key. ARGV: token, lease ms. 1 when the lease is still ours.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+end
+return 0
+"""
+
+# KEYS: update key, attempts key. ARGV: done ttl s. Marks done whoever holds it:
+# the work was done, so a later delivery must not repeat it.
+_FINISH = """
+redis.call('SET', KEYS[1], 'done', 'EX', tonumber(ARGV[1]))
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+# KEYS: update key. ARGV: token. Frees our lease so the next delivery retries.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class ClaimState(IntEnum):
+    CLAIMED = 0
+    DONE = 1
+    LEASED = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    state: ClaimState
+    attempt: int = 0
+    token: str = ""
+
+
+class RedisUpdateClaims:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        lease_seconds: float,
+        done_ttl: int = 86400,
+        namespace: str = DEFAULT_NAMESPACE,
+        instance_id: str = "",
+    ) -> None:
+        self._keys = CacheKeys(namespace)
+        self._lease_ms = max(1, int(lease_seconds * 1000))
+        self._done_ttl = done_ttl
+        self._prefix = f"{instance_id}:"
+        self._claim = redis.register_script(_CLAIM)
+        self._renew = redis.register_script(_RENEW)
+        self._finish = redis.register_script(_FINISH)
+        self._release = redis.register_script(_RELEASE)
+
+    @property
+    def lease_seconds(self) -> float:
+        return self._lease_ms / 1000
+
+    async def claim(self, update_id: int) -> Claim:
+        token = self._prefix + secrets.token_hex(8)
+        keys = (self._keys.update(update_id), self._keys.attempts(update_id))
+        state, attempt = await self._claim(keys=keys, args=(token, self._lease_ms, self._done_ttl))
+        return Claim(ClaimState(int(state)), int(attempt), token)
+
+    async def renew(self, update_id: int, token: str) -> bool:
+        keys = (self._keys.update(update_id),)
+        return bool(await self._renew(keys=keys, args=(token, self._lease_ms)))
+
+    async def finish(self, update_id: int) -> None:
+        keys = (self._keys.update(update_id), self._keys.attempts(update_id))
+        await self._finish(keys=keys, args=(self._done_ttl,))
+
+    async def release(self, update_id: int, token: str) -> None:
+        await self._release(keys=(self._keys.update(update_id),), args=(token,))

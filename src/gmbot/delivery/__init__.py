@@ -1,0 +1,1 @@
+"""Getting each update handled exactly once by one of many instances."""
