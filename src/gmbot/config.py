@@ -9,7 +9,6 @@ from typing import Annotated, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from gmbot.domain.models import GateAction
 
 OFFICIAL_API_URL = "https://api.telegram.org"
 REQUIRED_UPDATES = ("chat_member", "my_chat_member", "callback_query")
@@ -66,7 +65,6 @@ class Settings(BaseSettings):
     admin_cache_ttl: int = Field(default=600, ge=1)
     owner_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     fail_mode: FailMode = FailMode.OPEN
-    default_action: GateAction = GateAction.MUTE
     recheck_interval: float = Field(default=5.0, ge=0)  # "I've joined" fresh checks per user
     request_budget: float = Field(default=25.0, gt=0)  # seconds of work in one webhook request
     # Multi-instance delivery (see README "Running at scale").

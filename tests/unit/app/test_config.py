@@ -82,3 +82,15 @@ def test_token_required_with_a_helpful_message() -> None:
     with pytest.raises(ConfigError, match="looks wrong"):
         require_token(load_settings(**BASE, bot_token="nonsense"))
     require_token(load_settings(**BASE, bot_token="123:abc"))
+
+
+def test_every_setting_is_documented_in_env_example() -> None:
+    from pathlib import Path
+
+    from gmbot.config import Settings
+
+    example = (Path(__file__).resolve().parents[3] / ".env.example").read_text()
+    names = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line}
+    names = {n.strip() for n in names if not n.startswith("#")}
+    missing = {f.upper() for f in Settings.model_fields} - names
+    assert missing == set(), f"add to .env.example: {sorted(missing)}"
