@@ -128,7 +128,7 @@ class BotProcess:
             if not self.running:
                 await self._drain()
                 raise self.exited_error()
-            with contextlib.suppress(OSError, asyncio.TimeoutError):
+            with contextlib.suppress(OSError, TimeoutError):
                 result = await probe()
                 if result:
                     return result
@@ -157,5 +157,5 @@ class BotProcess:
 
     async def _drain(self) -> None:
         if self._reader is not None:
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(self._reader, 5)
