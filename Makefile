@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-integration test-scale lint format migrate check emulator bench clean
+.PHONY: install run test test-integration test-scale lint format migrate check demo emulator bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ migrate: install
 
 check: install
 	$(BIN)/gmbot check
+
+demo: install ## see GMBot work offline: the real bot against a local Bot API emulator (no token)
+	$(BIN)/gmbot demo
 
 emulator: install
 	$(BIN)/gmbot emulator --spec ../shared/telegram-bot-api/api.json

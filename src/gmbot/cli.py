@@ -22,11 +22,24 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("delete-webhook", help="remove the webhook (pending updates are kept)")
     emu = sub.add_parser("emulator", help="serve the local Bot API emulator")
     emu.add_argument("rest", nargs=argparse.REMAINDER)
+    demo = sub.add_parser(
+        "demo", help="see GMBot work offline: the real bot against the local Bot API emulator"
+    )
+    demo.add_argument("rest", nargs=argparse.REMAINDER)
     return p
 
 
+# Subcommands with options of their own get their arguments unparsed (argparse's
+# REMAINDER does not take arguments that start with "-").
+PASS_THROUGH = ("emulator", "demo")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] and given[0] in PASS_THROUGH:
+        args = argparse.Namespace(command=given[0], rest=given[1:])
+    else:
+        args = _parser().parse_args(given)
     command = args.command or "run"
     try:
         if command == "emulator":
@@ -34,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             code: int = emulator_main(list(args.rest))
             return code
+        if command == "demo":
+            from gmbot.demo import main as demo_main
+
+            return demo_main(list(args.rest))
         settings = load_settings()
         if command == "migrate":
             return _run(_migrate(settings))

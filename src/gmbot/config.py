@@ -9,7 +9,6 @@ from typing import Annotated, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-
 OFFICIAL_API_URL = "https://api.telegram.org"
 REQUIRED_UPDATES = ("chat_member", "my_chat_member", "callback_query")
 

@@ -71,3 +71,13 @@ def test_check_reports_each_part(
 def test_safe_url_hides_the_password() -> None:
     assert _safe_url("postgresql+asyncpg://u:pw@h/db") == "postgresql+asyncpg://u:***@h/db"
     assert _safe_url("sqlite+aiosqlite:///x.db") == "sqlite+aiosqlite:///x.db"
+
+
+@pytest.mark.subprocess
+def test_emulator_and_demo_take_their_own_options(tmp_path: Path) -> None:
+    emulator = run_cli(tmp_path, "emulator", "--help")
+    assert emulator.returncode == 0, emulator.stderr
+    assert "--port" in emulator.stdout
+    demo = run_cli(tmp_path, "demo", "--help")
+    assert demo.returncode == 0, demo.stderr
+    assert "--verbose" in demo.stdout
