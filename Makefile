@@ -47,7 +47,8 @@ demo: install ## see GMBot work offline: the real bot against a local Bot API em
 emulator: install
 	$(BIN)/gmbot emulator --spec ../shared/telegram-bot-api/api.json
 
-bench: install
+bench: install ## needs wrk, PostgreSQL and Redis on 127.0.0.1
+	$(BIN)/python bench/gate_bench.py
 	$(BIN)/python bench/emulator_bench.py
 
 clean:

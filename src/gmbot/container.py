@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gmbot.bot.services import Services
 from gmbot.cache.backoff import RedisBackoff
 from gmbot.cache.gate_cache import RedisGateCache
+from gmbot.cache.gate_claims import RedisGateClaims
 from gmbot.cache.health import RedisHealth
 from gmbot.cache.leader import RedisLeaderLease
 from gmbot.cache.membership_cache import RedisMembershipCache
@@ -99,6 +100,14 @@ class Container(containers.DeclarativeContainer):
     telegram = providers.Singleton(AiogramGateway, bot, metrics, backoff)
     update_claims = providers.Singleton(
         RedisUpdateClaims,
+        redis,
+        lease_seconds=settings.provided.update_lease,
+        done_ttl=settings.provided.update_done_ttl,
+        namespace=settings.provided.redis_namespace,
+        instance_id=settings.provided.instance_id,
+    )
+    gate_claims = providers.Singleton(
+        RedisGateClaims,
         redis,
         lease_seconds=settings.provided.update_lease,
         done_ttl=settings.provided.update_done_ttl,

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiogram.types import Update
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.e2e.harness import (
@@ -167,3 +168,49 @@ async def test_delivery_while_another_instance_handles_it_gets_503(served) -> No
     assert status == 503
     await h.runtime.guard._claims.release(42, ticket.token)
     assert (await post(client, update(h, MEMBER, "hi", 42)))[0] == 200
+
+
+def passed_count(h: Harness) -> float:
+    assert h.runtime.services is not None
+    value = h.runtime.services.metrics.registry.get_sample_value(
+        "bot_updates_total", {"instance_id": "test-1", "type": "message", "outcome": "passed"}
+    )
+    return value or 0.0
+
+
+async def test_member_messages_take_the_fast_path(served, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    h, client = served
+    await post(client, update(h, ADMIN, "/protect @newschan", 1))
+    assert (await post(client, update(h, MEMBER, "first", 2)))[0] == 200  # verifies, caches
+    validations = 0
+    real = Update.model_validate
+
+    def counting(*args: object, **kwargs: object) -> Update:
+        nonlocal validations
+        validations += 1
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Update, "model_validate", counting)
+    h.session.clear()
+    before = passed_count(h)
+    for i in range(3, 8):
+        assert (await post(client, update(h, MEMBER, f"msg {i}", i)))[0] == 200
+    assert validations == 0  # aiogram never saw them
+    assert passed_count(h) == before + 5
+    assert h.session.calls == []
+    # A stranger's plain message also starts on the fast path and is still gated.
+    assert (await post(client, update(h, STRANGER, "spam", 20)))[0] == 200
+    assert h.world.status(GROUP, STRANGER) == "restricted"
+    assert (await post(client, update(h, STRANGER, "spam", 20)))[1].get("duplicate") is True
+
+
+async def test_fast_path_falls_back_when_redis_is_down(served) -> None:  # type: ignore[no-untyped-def]
+    h, client = served
+    await post(client, update(h, ADMIN, "/protect @newschan", 1))
+    h.redis_reachable(False)
+    try:
+        status, _ = await post(client, update(h, STRANGER, "spam", 2))
+        assert status == 200
+        assert h.world.status(GROUP, STRANGER) == "restricted"  # decided without Redis
+    finally:
+        h.redis_reachable(True)

@@ -10,6 +10,7 @@ runs off the fast path.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -62,6 +63,18 @@ _FIXED_REPLIES = tuple(
 _CHECK = 6
 
 
+def reply_to_lookup(reply: list[Any]) -> GateLookup:
+    """The script's reply as a GateLookup (shared instances for the fixed states)."""
+    code = int(reply[0])
+    if code != _CHECK:
+        return _FIXED_REPLIES[code]
+    return GateLookup(
+        GateState.CHECK,
+        unknown=tuple(int(c) for c in reply[1]),
+        missing=tuple(int(c) for c in reply[2]),
+    )
+
+
 class RedisGateCache(GateCache):
     def __init__(self, redis: Redis, *, namespace: str = DEFAULT_NAMESPACE) -> None:
         self._redis = redis
@@ -79,14 +92,7 @@ class RedisGateCache(GateCache):
             )
         except (ConnectionError, TimeoutError, RedisConnectionError, RedisTimeoutError) as exc:
             raise CacheUnavailable(str(exc)) from exc
-        code: int = reply[0]
-        if code != _CHECK:
-            return _FIXED_REPLIES[code]
-        return GateLookup(
-            GateState.CHECK,
-            unknown=tuple(int(c) for c in reply[1]),
-            missing=tuple(int(c) for c in reply[2]),
-        )
+        return reply_to_lookup(reply)
 
     async def get_group(self, chat_id: int) -> tuple[bool, ProtectedGroup | None]:
         raw: bytes | str | None = await self._redis.hget(self._keys.group(chat_id), "full")

@@ -2,12 +2,51 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from typing import Any
 
 import fakeredis
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+class BoundedConnectionPool(ConnectionPool):
+    """At most `max_connections`; past that a caller waits (up to `timeout`) for one.
+
+    redis-py's BlockingConnectionPool does the same, but arms a timeout and takes a
+    condition lock on every command; a semaphore costs nothing while one is free.
+    """
+
+    def __init__(self, *args: Any, timeout: float = 5.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = asyncio.Semaphore(self.max_connections)
+        self._wait = timeout
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(self._wait):
+                    await self._slots.acquire()
+            except TimeoutError as exc:
+                raise RedisConnectionError("No connection available.") from exc
+        else:
+            await self._slots.acquire()
+        try:
+            connection: AbstractConnection = await super().get_connection()  # type: ignore[no-untyped-call]
+            return connection
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def release(self, connection: AbstractConnection) -> None:
+        try:
+            await super().release(connection)
+        finally:
+            self._slots.release()
 
 
 def create_redis(
@@ -22,7 +61,7 @@ def create_redis(
 ) -> tuple[Redis, bool]:
     """(client, embedded?).
 
-    With a URL: a real client over a BlockingConnectionPool, so an instance holds at
+    With a URL: a real client over a BoundedConnectionPool, so an instance holds at
     most `max_connections` connections and a burst waits up to `pool_timeout` seconds
     for a free one instead of opening more. Connections are named after
     `namespace_hint` (CLIENT LIST shows which deployment holds them).
@@ -32,7 +71,7 @@ def create_redis(
     """
     if not url:
         return fakeredis.FakeAsyncRedis(), True
-    pool = BlockingConnectionPool.from_url(
+    pool = BoundedConnectionPool.from_url(
         url,
         max_connections=max_connections,
         timeout=pool_timeout,
@@ -56,7 +95,7 @@ def client_name(namespace_hint: str) -> str:
 def redis_pool_stats(client: Redis) -> dict[str, int]:
     """Connections in use / idle / max for metrics; zeros unless it is our bounded pool."""
     pool = client.connection_pool
-    if not isinstance(pool, BlockingConnectionPool):
+    if not isinstance(pool, BoundedConnectionPool):
         return {"in_use": 0, "idle": 0, "max": 0}
     # redis-py 5 to 8 keep these two collections; there is no public counter in all.
     return {

@@ -65,17 +65,26 @@ class UpdateGuard:
         if claim.state is ClaimState.LEASED:
             self._dup.inc()
             return Ticket(update_id, Admission.DUPLICATE_IN_FLIGHT)
-        if claim.attempt > self._max_attempts:
-            await self._claims.finish(update_id)
-            self._metrics.poison.labels(self._metrics.instance_id).inc()
-            log.error("poison_update_dropped", update_id=update_id, attempts=claim.attempt - 1)
-            if self._on_poison is not None:
-                try:
-                    await self._on_poison(update_id, claim.attempt - 1, chat_id)
-                except Exception:
-                    log.exception("poison_audit_failed", update_id=update_id)
+        ticket = Ticket(update_id, Admission.HANDLE, claim.token, claim.attempt)
+        if await self.too_many_attempts(ticket, chat_id):
             return Ticket(update_id, Admission.POISON, attempt=claim.attempt)
-        return Ticket(update_id, Admission.HANDLE, claim.token, claim.attempt)
+        return ticket
+
+    async def too_many_attempts(self, ticket: Ticket, chat_id: int | None) -> bool:
+        """A claimed update that failed on every earlier attempt is acknowledged
+        (marked done), audited and counted instead of being tried again."""
+        if ticket.attempt <= self._max_attempts:
+            return False
+        update_id = ticket.update_id
+        await self._claims.finish(update_id)
+        self._metrics.poison.labels(self._metrics.instance_id).inc()
+        log.error("poison_update_dropped", update_id=update_id, attempts=ticket.attempt - 1)
+        if self._on_poison is not None:
+            try:
+                await self._on_poison(update_id, ticket.attempt - 1, chat_id)
+            except Exception:
+                log.exception("poison_audit_failed", update_id=update_id)
+        return True
 
     async def run(self, ticket: Ticket, work: Callable[[], Awaitable[Any]]) -> Any:
         """Run the handler under the ticket's lease; mark done or release after."""

@@ -18,6 +18,7 @@ from gmbot.domain.ports import (
     CacheUnavailable,
     DueDeletion,
     GateCache,
+    GateLookup,
     GateState,
     PromptStore,
     TelegramGateway,
@@ -82,13 +83,18 @@ class GateService:
         self._policy = policy
         self._clock = clock
 
-    async def on_message(self, msg: IncomingMessage) -> Verdict:
+    async def on_message(
+        self, msg: IncomingMessage, looked_up: GateLookup | None = None
+    ) -> Verdict:
+        """Decide on one message. `looked_up`: the cache lookup, when the caller
+        already made it (the webhook fast path does, in the same round trip as the
+        update claim)."""
         if msg.sender_chat_id is not None:
             return await self._sender_chat(msg)
         if msg.user_id is None or msg.user_is_bot:
             return Verdict.PASSED
         try:
-            look = await self._cache.lookup(msg.chat_id, msg.user_id)
+            look = looked_up or await self._cache.lookup(msg.chat_id, msg.user_id)
         except CacheUnavailable:
             return await self._without_cache(msg)
         if look.state is GateState.GROUP_UNKNOWN:

@@ -21,9 +21,11 @@ from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
 
+from gmbot.delivery.fast_path import FastPath, FastPathUnavailable, plain_group_message
 from gmbot.delivery.guard import Admission, UpdateGuard
 from gmbot.domain.telegram import RetryLater
 from gmbot.metrics import Metrics
+from gmbot.services.events import IncomingMessage
 from gmbot.telegram import budget
 
 log = structlog.get_logger(__name__)
@@ -45,6 +47,7 @@ class WebhookHandler:
         duplicate_retry_after: int = 5,
         previous_secret: str | None = None,
         previous_allowed: Callable[[], Awaitable[bool]] | None = None,
+        fast_path: FastPath | None = None,
     ) -> None:
         self._dp = dispatcher
         self._bot = bot
@@ -57,6 +60,7 @@ class WebhookHandler:
         # one is registered with Telegram (asked only for requests bearing it).
         self._previous = previous_secret.encode() if previous_secret else None
         self._previous_allowed = previous_allowed
+        self._fast = fast_path
         self.draining = False
 
     async def _authorised(self, request: web.Request) -> bool:
@@ -81,11 +85,40 @@ class WebhookHandler:
             data = json.loads(await request.read())
             if not isinstance(data, dict):
                 raise ValueError("not an object")
+            if self._fast is not None and (plain := plain_group_message(data)) is not None:
+                response = await self._fast_path(*plain)
+                if response is not None:
+                    return response
             update = Update.model_validate(data, context={"bot": self._bot})
         except (ValueError, ValidationError) as exc:
             log.warning("webhook_malformed", error=str(exc)[:200])
             return web.json_response({"ok": False, "error": "malformed update"}, status=400)
         return await self.handle(update)
+
+    async def _fast_path(
+        self, update_id: int, kind: str, msg: IncomingMessage
+    ) -> web.Response | None:
+        """A plain group message; None when Redis could not be asked (take the full path)."""
+        assert self._fast is not None
+        try:
+            with budget.budget(self._budget):
+                async with asyncio.timeout(self._budget):
+                    admission = await self._fast.handle(update_id, kind, msg)
+        except FastPathUnavailable:
+            return None
+        except RetryLater as exc:
+            return _retry_later(exc.retry_after)
+        except TimeoutError:
+            log.warning("webhook_budget_exceeded", update_id=update_id)
+            return _retry_later(5)
+        except Exception:
+            log.exception("update_failed", update_id=update_id)
+            return web.json_response({"ok": False, "error": "handler failed"}, status=500)
+        if admission is Admission.DUPLICATE_IN_FLIGHT:
+            return _retry_later(self._dup_retry)
+        if admission is Admission.HANDLE:
+            return _ok()
+        return web.json_response({"ok": True, "duplicate": True})
 
     async def handle(self, update: Update) -> web.Response:
         ticket = None
@@ -130,6 +163,13 @@ def _chat_id(update: Update) -> int | None:
         return None
     chat = getattr(event, "chat", None) or getattr(getattr(event, "message", None), "chat", None)
     return chat.id if chat is not None else None
+
+
+_OK_BODY = b'{"ok": true}'
+
+
+def _ok() -> web.Response:
+    return web.Response(body=_OK_BODY, content_type="application/json")
 
 
 def _retry_later(seconds: float) -> web.Response:

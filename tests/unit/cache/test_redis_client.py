@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import fakeredis
 import pytest
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gmbot.cache import RedisHealth, create_redis, redis_pool_stats
-from gmbot.cache.redis_client import client_name
+from gmbot.cache.redis_client import BoundedConnectionPool, client_name
 
 
 async def test_without_url_it_is_the_embedded_stand_in() -> None:
@@ -30,9 +30,9 @@ async def test_with_url_it_is_a_bounded_blocking_pool() -> None:
     )
     assert not embedded
     pool = client.connection_pool
-    assert isinstance(pool, BlockingConnectionPool)
+    assert isinstance(pool, BoundedConnectionPool)
     assert pool.max_connections == 7
-    assert pool.timeout == 1.5
+    assert pool._wait == 1.5
     assert pool.connection_kwargs["db"] == 3
     assert pool.connection_kwargs["client_name"] == "gmbot-prod"
     assert pool.connection_kwargs["decode_responses"] is False

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.types import CallbackQuery
 
+from gmbot.bot.filters import data_prefix
 from gmbot.bot.services import Services
 from gmbot.services.texts import CALLBACK_PREFIX, channel_names
 from gmbot.services.verification import ButtonOutcome
@@ -12,7 +13,7 @@ from gmbot.services.verification import ButtonOutcome
 
 def build() -> Router:
     router = Router(name=__name__)
-    router.callback_query.register(joined, F.data.startswith(CALLBACK_PREFIX + ":"))
+    router.callback_query.register(joined, data_prefix(CALLBACK_PREFIX + ":"))
     return router
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
-from aiogram.enums import ChatType
+from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import LinkPreviewOptions, Message
 
 from gmbot.bot import render, translate
+from gmbot.bot.filters import in_group
 from gmbot.bot.services import Services
 from gmbot.services.gate import Verdict
 from gmbot.services.group_admin import SettingsError
@@ -17,7 +17,7 @@ NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 def build() -> Router:
     router = Router(name=__name__)
-    router.message.filter(F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}))
+    router.message.filter(in_group)
     router.message.register(protect, Command("protect"))
     router.message.register(unprotect, Command("unprotect"))
     router.message.register(status, Command("status"))

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
-from aiogram.enums import ChatType
+from aiogram import Router
 from aiogram.types import Message
 
 from gmbot.bot import translate
+from gmbot.bot.filters import in_group, migrates
 from gmbot.bot.services import Services
 
 
 def build() -> Router:
     router = Router(name=__name__)
-    groups = F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP})
-    router.message.register(migrated, groups, F.migrate_to_chat_id)
-    router.message.register(gate, groups)
-    router.edited_message.register(gate_edited, groups)
+    router.message.register(migrated, in_group, migrates)
+    router.message.register(gate, in_group)
+    router.edited_message.register(gate_edited, in_group)
     return router
 
 

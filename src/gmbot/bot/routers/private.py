@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
-from aiogram.enums import ChatType
+from aiogram import Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
 from gmbot.bot import render
+from gmbot.bot.filters import in_private
 from gmbot.bot.services import Services
 
 
 def build() -> Router:
     router = Router(name=__name__)
-    router.message.filter(F.chat.type == ChatType.PRIVATE)
+    router.message.filter(in_private)
     router.message.register(start, CommandStart())
     router.message.register(start, Command("help"))
     router.message.register(stats, Command("stats"))

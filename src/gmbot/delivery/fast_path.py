@@ -1,0 +1,167 @@
+"""Plain group messages skip aiogram: the per-message hot path.
+
+Most webhook traffic is members chatting in protected groups. For those the
+router would only translate the message and call the gate, at several times the
+cost of the gate itself, so the webhook handler sends them here instead: a
+strict reading of the raw JSON (anything unexpected falls back to aiogram, which
+validates fully), one Redis round trip that claims the update and looks up the
+gate, and the gate service itself for anything that is not a plain pass.
+Commands, service messages, posts sent as chats and every other update type
+still go through aiogram's routers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from redis.exceptions import RedisError
+
+from gmbot.cache.gate_claims import RedisGateClaims
+from gmbot.cache.update_claims import ClaimState
+from gmbot.delivery.guard import Admission, Ticket, UpdateGuard
+from gmbot.domain.ports import GateState
+from gmbot.domain.telegram import ChatType
+from gmbot.metrics import Metrics
+from gmbot.services.events import IncomingMessage
+from gmbot.services.gate import GateService, Verdict
+
+# The message content types the gate handles (as aiogram's USER_CONTENT, minus text).
+MEDIA_KEYS = frozenset(
+    {
+        "animation", "audio", "document", "live_photo", "paid_media", "photo", "sticker",
+        "story", "video", "video_note", "voice", "checklist", "contact", "dice", "game",
+        "poll", "venue", "location", "invoice", "giveaway", "rich_message",
+    }
+)  # fmt: skip
+_GROUP_TYPES = {"group": ChatType.GROUP, "supergroup": ChatType.SUPERGROUP}
+_EVENTS = ("message", "edited_message")
+_PASS_STATES = {
+    GateState.ADMIN: Verdict.PASSED,
+    GateState.EXEMPT: Verdict.PASSED,
+    GateState.VERIFIED: Verdict.PASSED,
+    GateState.UNPROTECTED: Verdict.IGNORED,
+}
+
+
+def plain_group_message(data: dict[str, Any]) -> tuple[int, str, IncomingMessage] | None:
+    """(update_id, event kind, message) for a member's plain message in a group.
+
+    None for anything else, or anything not shaped exactly as Telegram sends it.
+    """
+    if len(data) != 2:
+        return None
+    update_id = data.get("update_id")
+    if type(update_id) is not int:
+        return None
+    kind = "message" if "message" in data else "edited_message" if "edited_message" in data else ""
+    msg = data.get(kind)
+    if type(msg) is not dict:
+        return None
+    chat, user = msg.get("chat"), msg.get("from")
+    if type(chat) is not dict or type(user) is not dict:
+        return None
+    chat_type = _GROUP_TYPES.get(chat.get("type"))  # type: ignore[arg-type]
+    if chat_type is None or "sender_chat" in msg or "migrate_to_chat_id" in msg:
+        return None
+    text = msg.get("text")
+    if text is not None:
+        if type(text) is not str or text.startswith("/"):
+            return None  # a command: aiogram's routers handle it
+    else:
+        caption = msg.get("caption")
+        if not MEDIA_KEYS.intersection(msg) or (type(caption) is str and caption.startswith("/")):
+            return None
+    chat_id, message_id, user_id = chat.get("id"), msg.get("message_id"), user.get("id")
+    first, last = user.get("first_name"), user.get("last_name")
+    is_bot = user.get("is_bot")
+    if (
+        type(chat_id) is not int
+        or type(message_id) is not int
+        or type(user_id) is not int
+        or type(first) is not str
+        or type(is_bot) is not bool
+        or (last is not None and type(last) is not str)
+    ):
+        return None
+    thread = msg.get("message_thread_id") if msg.get("is_topic_message") is True else None
+    if thread is not None and type(thread) is not int:
+        return None
+    return (
+        update_id,
+        kind,
+        IncomingMessage(
+            chat_id=chat_id,
+            chat_type=chat_type,
+            message_id=message_id,
+            user_id=user_id,
+            user_name=f"{first} {last}" if last else first,
+            user_is_bot=is_bot,
+            thread_id=thread,
+            edited=kind == "edited_message",
+        ),
+    )
+
+
+class FastPathUnavailable(Exception):
+    """Redis could not be asked: the caller takes the ordinary path instead."""
+
+
+class FastPath:
+    def __init__(
+        self, claims: RedisGateClaims, gate: GateService, guard: UpdateGuard, metrics: Metrics
+    ) -> None:
+        self._claims = claims
+        self._gate = gate
+        self._guard = guard
+        self._metrics = metrics
+        self._dup = metrics.duplicates.labels(metrics.instance_id)
+
+    async def handle(self, update_id: int, kind: str, msg: IncomingMessage) -> Admission:
+        """Handle the message; the admission tells the webhook how to answer."""
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            admission, outcome = await self._handle(update_id, msg)
+            return admission
+        finally:
+            m = self._metrics
+            m.update_latency.labels(m.instance_id, kind).observe(time.perf_counter() - started)
+            m.count_update(kind, outcome)
+
+    async def _handle(self, update_id: int, msg: IncomingMessage) -> tuple[Admission, str]:
+        assert msg.user_id is not None
+        if msg.user_is_bot:  # bots are never gated: claim like any other update
+            ticket = await self._guard.admit(update_id, msg.chat_id)
+            if ticket.admission is not Admission.HANDLE:
+                return ticket.admission, "duplicate"
+            await self._guard.run(ticket, _nothing)
+            return Admission.HANDLE, Verdict.PASSED.value
+        try:
+            found = await self._claims.claim_lookup(update_id, msg.chat_id, msg.user_id)
+        except (RedisError, OSError) as exc:
+            raise FastPathUnavailable(str(exc)) from exc
+        if found.claim is ClaimState.DONE:
+            self._dup.inc()
+            return Admission.DUPLICATE_DONE, "duplicate"
+        if found.claim is ClaimState.LEASED:
+            self._dup.inc()
+            return Admission.DUPLICATE_IN_FLIGHT, "duplicate"
+        assert found.lookup is not None
+        if found.attempt == 0:  # a plain pass, already marked done
+            return Admission.HANDLE, _PASS_STATES[found.lookup.state].value
+        ticket = Ticket(update_id, Admission.HANDLE, found.token, found.attempt)
+        if await self._guard.too_many_attempts(ticket, msg.chat_id):
+            return Admission.POISON, "poison"
+        with structlog.contextvars.bound_contextvars(
+            update_id=update_id, chat_id=msg.chat_id, user_id=msg.user_id
+        ):
+            verdict = await self._guard.run(
+                ticket, lambda: self._gate.on_message(msg, looked_up=found.lookup)
+            )
+        return Admission.HANDLE, verdict.value
+
+
+async def _nothing() -> None:
+    return None
