@@ -7,6 +7,7 @@ Prometheus adds per scrape target, so dashboards can group by either.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -82,6 +83,9 @@ class Metrics:
             "bot_webhook_requests_in_flight", "Webhook requests being handled", i, registry=r
         )
         self._sources: dict[str, tuple[str, GaugeSource]] = {}
+        # labels() takes a lock and builds a key on every call: hot paths reuse children.
+        self._update_children: dict[tuple[str, str], Any] = {}
+        self._latency_children: dict[str, Any] = {}
         self.registry.register(_SourceCollector(self))
 
     def gauge_source(self, name: str, doc: str, source: GaugeSource) -> None:
@@ -93,7 +97,19 @@ class Metrics:
 
     # Shortcuts used on hot paths; labels() is a cached dict lookup.
     def count_update(self, kind: str, outcome: str) -> None:
-        self.updates.labels(self.instance_id, kind, outcome).inc()
+        child = self._update_children.get((kind, outcome))
+        if child is None:
+            child = self.updates.labels(self.instance_id, kind, outcome)
+            self._update_children[(kind, outcome)] = child
+        child.inc()
+
+    def observe_latency(self, kind: str, seconds: float) -> None:
+        child = self._latency_children.get(kind)
+        if child is None:
+            child = self._latency_children[kind] = self.update_latency.labels(
+                self.instance_id, kind
+            )
+        child.observe(seconds)
 
     def count_verification(self, result: str) -> None:
         self.verifications.labels(self.instance_id, result).inc()

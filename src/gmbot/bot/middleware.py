@@ -44,9 +44,7 @@ class UpdateContextMiddleware(BaseMiddleware):
                 self._metrics.count_update(kind, "error")
                 raise
             finally:
-                self._metrics.update_latency.labels(self._metrics.instance_id, kind).observe(
-                    time.perf_counter() - started
-                )
+                self._metrics.observe_latency(kind, time.perf_counter() - started)
         outcome = (
             "unhandled" if result is UNHANDLED else (result if isinstance(result, str) else "ok")
         )

@@ -9,6 +9,7 @@ continues under it, exactly as the UpdateGuard would.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from dataclasses import dataclass
 
@@ -75,12 +76,14 @@ class RedisGateClaims:
         self._verify_prefix = self._keys.verify_prefix
         self._lease_ms = max(1, int(lease_seconds * 1000))
         self._done_ttl = done_ttl
-        self._token_prefix = f"{instance_id}:"
+        # Lease tokens: unique per process start and per claim, without a syscall each.
+        self._token_prefix = f"{instance_id}:{secrets.token_hex(6)}:"
+        self._counter = itertools.count()
         self._script = redis.register_script(CLAIM_LOOKUP_SCRIPT)
 
     async def claim_lookup(self, update_id: int, chat_id: int, user_id: int) -> ClaimedLookup:
         k = self._keys
-        token = self._token_prefix + secrets.token_hex(8)
+        token = f"{self._token_prefix}{next(self._counter)}"
         reply = await self._script(
             keys=(
                 k.group(chat_id),

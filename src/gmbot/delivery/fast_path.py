@@ -126,9 +126,8 @@ class FastPath:
             admission, outcome = await self._handle(update_id, msg)
             return admission
         finally:
-            m = self._metrics
-            m.update_latency.labels(m.instance_id, kind).observe(time.perf_counter() - started)
-            m.count_update(kind, outcome)
+            self._metrics.observe_latency(kind, time.perf_counter() - started)
+            self._metrics.count_update(kind, outcome)
 
     async def _handle(self, update_id: int, msg: IncomingMessage) -> tuple[Admission, str]:
         assert msg.user_id is not None
