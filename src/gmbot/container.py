@@ -98,22 +98,15 @@ class Container(containers.DeclarativeContainer):
     uow = providers.Singleton(SqlUnitOfWorkFactory, engine)
     backoff = providers.Singleton(RedisBackoff, redis, namespace=settings.provided.redis_namespace)
     telegram = providers.Singleton(AiogramGateway, bot, metrics, backoff)
-    update_claims = providers.Singleton(
-        RedisUpdateClaims,
-        redis,
-        lease_seconds=settings.provided.update_lease,
-        done_ttl=settings.provided.update_done_ttl,
-        namespace=settings.provided.redis_namespace,
-        instance_id=settings.provided.instance_id,
-    )
-    gate_claims = providers.Singleton(
-        RedisGateClaims,
-        redis,
-        lease_seconds=settings.provided.update_lease,
-        done_ttl=settings.provided.update_done_ttl,
-        namespace=settings.provided.redis_namespace,
-        instance_id=settings.provided.instance_id,
-    )
+    # Both claim the update_id; the second also looks up the gate in the same script.
+    _claims = {
+        "lease_seconds": settings.provided.update_lease,
+        "done_ttl": settings.provided.update_done_ttl,
+        "namespace": settings.provided.redis_namespace,
+        "instance_id": settings.provided.instance_id,
+    }
+    update_claims = providers.Singleton(RedisUpdateClaims, redis, **_claims)
+    gate_claims = providers.Singleton(RedisGateClaims, redis, **_claims)
     leader_lease = providers.Singleton(
         RedisLeaderLease,
         redis,

@@ -9,15 +9,13 @@ continues under it, exactly as the UpdateGuard would.
 
 from __future__ import annotations
 
-import itertools
-import secrets
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
 from gmbot.cache.gate_cache import LOOKUP_SCRIPT, reply_to_lookup
 from gmbot.cache.keys import DEFAULT_NAMESPACE, CacheKeys
-from gmbot.cache.update_claims import ClaimState
+from gmbot.cache.update_claims import ClaimState, LeaseTokens
 from gmbot.domain.ports import GateLookup
 
 # KEYS[1..3] as LOOKUP_SCRIPT; KEYS[4] update:{id}; KEYS[5] update_attempts:{id}
@@ -76,14 +74,12 @@ class RedisGateClaims:
         self._verify_prefix = self._keys.verify_prefix
         self._lease_ms = max(1, int(lease_seconds * 1000))
         self._done_ttl = done_ttl
-        # Lease tokens: unique per process start and per claim, without a syscall each.
-        self._token_prefix = f"{instance_id}:{secrets.token_hex(6)}:"
-        self._counter = itertools.count()
+        self._tokens = LeaseTokens(instance_id)
         self._script = redis.register_script(CLAIM_LOOKUP_SCRIPT)
 
     async def claim_lookup(self, update_id: int, chat_id: int, user_id: int) -> ClaimedLookup:
         k = self._keys
-        token = f"{self._token_prefix}{next(self._counter)}"
+        token = self._tokens.next()
         reply = await self._script(
             keys=(
                 k.group(chat_id),

@@ -60,6 +60,17 @@ class Claim:
     token: str = ""
 
 
+class LeaseTokens:
+    """Lease tokens unique per process start and per claim, without a syscall each."""
+
+    def __init__(self, instance_id: str) -> None:
+        self._prefix = f"{instance_id}:{secrets.token_hex(6)}:"
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter)}"
+
+
 class RedisUpdateClaims:
     def __init__(
         self,
@@ -73,9 +84,7 @@ class RedisUpdateClaims:
         self._keys = CacheKeys(namespace)
         self._lease_ms = max(1, int(lease_seconds * 1000))
         self._done_ttl = done_ttl
-        # Lease tokens: unique per process start and per claim, without a syscall each.
-        self._prefix = f"{instance_id}:{secrets.token_hex(6)}:"
-        self._counter = itertools.count()
+        self._tokens = LeaseTokens(instance_id)
         self._claim = redis.register_script(_CLAIM)
         self._renew = redis.register_script(_RENEW)
         self._finish = redis.register_script(_FINISH)
@@ -86,7 +95,7 @@ class RedisUpdateClaims:
         return self._lease_ms / 1000
 
     async def claim(self, update_id: int) -> Claim:
-        token = f"{self._prefix}{next(self._counter)}"
+        token = self._tokens.next()
         keys = (self._keys.update(update_id), self._keys.attempts(update_id))
         state, attempt = await self._claim(keys=keys, args=(token, self._lease_ms, self._done_ttl))
         return Claim(ClaimState(int(state)), int(attempt), token)
