@@ -7,18 +7,8 @@ import secrets
 from redis.asyncio import Redis
 
 from gmbot.cache.keys import DEFAULT_NAMESPACE, CacheKeys
+from gmbot.cache.update_claims import RELEASE_IF_OWNER, RENEW_IF_OWNER
 
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
-end
-return 0
-"""
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 class RedisLeaderLease:
@@ -34,8 +24,8 @@ class RedisLeaderLease:
         self._key = CacheKeys(namespace).leader
         self._lease_ms = max(1, int(lease_seconds * 1000))
         self.token = f"{instance_id}:{secrets.token_hex(6)}"
-        self._renew = redis.register_script(_RENEW)
-        self._release = redis.register_script(_RELEASE)
+        self._renew = redis.register_script(RENEW_IF_OWNER)
+        self._release = redis.register_script(RELEASE_IF_OWNER)
 
     async def acquire(self) -> bool:
         return bool(await self._redis.set(self._key, self.token, nx=True, px=self._lease_ms))

@@ -24,11 +24,19 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
 return {0, n}
 """
 
-# KEYS: update key. ARGV: token, lease ms. 1 when the lease is still ours.
-_RENEW = """
+# Leases (update claims and the polling leader): only the holder's token may
+# extend or free one; a holder whose lease lapsed and was taken changes nothing.
+# KEYS: lease key. ARGV: token, lease ms. 1 when the lease is still ours.
+RENEW_IF_OWNER = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
 end
+return 0
+"""
+
+# KEYS: lease key. ARGV: token.
+RELEASE_IF_OWNER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
 
@@ -38,12 +46,6 @@ _FINISH = """
 redis.call('SET', KEYS[1], 'done', 'EX', tonumber(ARGV[1]))
 redis.call('DEL', KEYS[2])
 return 1
-"""
-
-# KEYS: update key. ARGV: token. Frees our lease so the next delivery retries.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
 """
 
 
@@ -86,9 +88,9 @@ class RedisUpdateClaims:
         self._done_ttl = done_ttl
         self._tokens = LeaseTokens(instance_id)
         self._claim = redis.register_script(_CLAIM)
-        self._renew = redis.register_script(_RENEW)
+        self._renew = redis.register_script(RENEW_IF_OWNER)
         self._finish = redis.register_script(_FINISH)
-        self._release = redis.register_script(_RELEASE)
+        self._release = redis.register_script(RELEASE_IF_OWNER)
 
     @property
     def lease_seconds(self) -> float:
