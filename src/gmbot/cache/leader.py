@@ -10,7 +10,6 @@ from gmbot.cache.keys import DEFAULT_NAMESPACE, CacheKeys
 from gmbot.cache.update_claims import RELEASE_IF_OWNER, RENEW_IF_OWNER
 
 
-
 class RedisLeaderLease:
     def __init__(
         self,
