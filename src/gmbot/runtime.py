@@ -25,6 +25,7 @@ from gmbot.container import Container
 from gmbot.db.engine import pool_status
 from gmbot.delivery.fast_path import FastPath
 from gmbot.delivery.guard import UpdateGuard
+from gmbot.delivery.polling import GuardMiddleware, LeaderPolling
 from gmbot.delivery.webhook_setup import WebhookRegistrar, webhook_config
 from gmbot.domain.models import AuditEntry, AuditKind
 from gmbot.domain.ports import HealthProbe, TelegramGateway, UnitOfWorkFactory
@@ -234,21 +235,24 @@ async def _serve_webhook(runtime: Runtime, stop: asyncio.Event) -> None:
 
 
 async def _serve_polling(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Long polling by the one instance holding the leader lease; updates are
+    claimed like webhook ones, so a leader change never handles one twice."""
     assert runtime.bot is not None
     assert runtime.dispatcher is not None
+    assert runtime.guard is not None
+    assert runtime.services is not None
+    settings = runtime.settings
     await runtime.bot.delete_webhook(drop_pending_updates=False)
-    polling = asyncio.create_task(
-        runtime.dispatcher.start_polling(
-            runtime.bot,
-            allowed_updates=list(ALLOWED_UPDATES),
-            handle_signals=False,
-            close_bot_session=False,
-        )
+    await runtime.registrar().forget()
+    runtime.dispatcher.update.outer_middleware(
+        GuardMiddleware(runtime.guard, wait_limit=settings.update_lease + 5)
     )
-    stopper = asyncio.create_task(stop.wait())
-    await asyncio.wait({polling, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    if not polling.done():
-        await runtime.dispatcher.stop_polling()
-        with contextlib.suppress(asyncio.CancelledError):
-            await polling
-    stopper.cancel()
+    leader = LeaderPolling(
+        runtime.dispatcher,
+        runtime.bot,
+        await resolve(runtime.container.leader_lease),
+        runtime.services.metrics,
+        lease_seconds=settings.leader_lease,
+        allowed_updates=ALLOWED_UPDATES,
+    )
+    await leader.run(stop)

@@ -214,3 +214,16 @@ async def test_fast_path_falls_back_when_redis_is_down(served) -> None:  # type:
         assert h.world.status(GROUP, STRANGER) == "restricted"  # decided without Redis
     finally:
         h.redis_reachable(True)
+
+
+async def test_prompt_deferred_by_a_long_retry_after_is_sent_on_redelivery(served) -> None:  # type: ignore[no-untyped-def]
+    h, client = served
+    await post(client, update(h, ADMIN, "/protect @newschan", 1))
+    spam = update(h, STRANGER, "spam", 2)
+    h.session.stage("sendMessage", 429, "Too Many Requests: retry after 30", retry_after=30)
+    assert (await post(client, spam))[0] == 503  # the prompt must wait: come back later
+    assert h.world.status(GROUP, STRANGER) == "restricted"
+    await h.redis.delete(*await h.redis.keys("*backoff*"))  # the 30 s have passed
+    assert (await post(client, spam))[0] == 200  # Telegram's redelivery
+    prompts = [m for m in h.bot_messages(GROUP) if f"tg://user?id={STRANGER}" in m["text"]]
+    assert len(prompts) == 1

@@ -277,10 +277,12 @@ class InMemoryPromptStore(PromptStore):
             return None
         return entry
 
-    async def claim(self, chat_id: int, user_id: int, ttl: int) -> bool:
-        if self._slot(chat_id, user_id) is not None:
-            return False
-        self._slots[(chat_id, user_id)] = _Expiring(_PENDING, self._clock() + ttl)
+    async def claim(self, chat_id: int, user_id: int, ttl: int, owner: int | None = None) -> bool:
+        slot = self._slot(chat_id, user_id)
+        pending = _PENDING if owner is None else f"{_PENDING}:{owner}"
+        if slot is not None:
+            return owner is not None and slot.value == pending
+        self._slots[(chat_id, user_id)] = _Expiring(pending, self._clock() + ttl)
         self.claims.append((chat_id, user_id))
         return True
 
@@ -293,14 +295,14 @@ class InMemoryPromptStore(PromptStore):
 
     async def current(self, chat_id: int, user_id: int) -> int | None:
         slot = self._slot(chat_id, user_id)
-        if slot is None or slot.value == _PENDING:
+        if slot is None or str(slot.value).startswith(_PENDING):
             return None
         return int(slot.value)
 
     async def clear(self, chat_id: int, user_id: int) -> int | None:
         slot = self._slot(chat_id, user_id)
         self._slots.pop((chat_id, user_id), None)
-        if slot is None or slot.value == _PENDING:
+        if slot is None or str(slot.value).startswith(_PENDING):
             return None
         return int(slot.value)
 

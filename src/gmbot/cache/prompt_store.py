@@ -9,7 +9,18 @@ from redis.asyncio import Redis
 from gmbot.cache.keys import DEFAULT_NAMESPACE, CacheKeys
 from gmbot.domain.ports import DueDeletion, PromptStore
 
-_PENDING = b"pending"  # slot claimed, prompt not sent yet
+_PENDING = b"pending"  # slot claimed, prompt not sent yet ("pending:<owner>")
+
+# KEYS[1] the slot  ARGV[1] pending value  ARGV[2] ttl  ARGV[3] "1" if re-entrant
+CLAIM_SCRIPT = """
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
+  return 1
+end
+if ARGV[3] == '1' and v == ARGV[1] then return 1 end
+return 0
+"""
 
 # Takes what is due and removes it in the same script, so two instances polling at
 # once can never both receive an item. ZREM goes in chunks: Redis' Lua cannot unpack
@@ -29,10 +40,14 @@ class RedisPromptStore(PromptStore):
         self._redis = redis
         self._keys = CacheKeys(namespace)
         self._claim_due = redis.register_script(CLAIM_DUE_SCRIPT)
+        self._claim = redis.register_script(CLAIM_SCRIPT)
 
-    async def claim(self, chat_id: int, user_id: int, ttl: int) -> bool:
+    async def claim(self, chat_id: int, user_id: int, ttl: int, owner: int | None = None) -> bool:
         key = self._keys.prompt(chat_id, user_id)
-        return bool(await self._redis.set(key, _PENDING, nx=True, ex=ttl))
+        if owner is None:
+            return bool(await self._redis.set(key, _PENDING, nx=True, ex=ttl))
+        pending = f"pending:{owner}"
+        return bool(await self._claim(keys=(key,), args=(pending, ttl, "1")))
 
     async def attach(self, chat_id: int, user_id: int, message_id: int, ttl: int) -> None:
         """Store the message id, keeping the slot's remaining TTL.
@@ -69,9 +84,10 @@ class RedisPromptStore(PromptStore):
 
 
 def _message_id(value: bytes | str | None) -> int | None:
-    if value is None or value in (_PENDING, "pending"):
+    if value is None:
         return None
-    return int(value)
+    text = value.decode() if isinstance(value, bytes) else value
+    return None if text.startswith("pending") else int(text)
 
 
 def _encode_due(item: DueDeletion) -> str:

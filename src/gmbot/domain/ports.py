@@ -285,8 +285,13 @@ class PromptStore(ABC):
     """One live prompt per (group, user) and the schedule that deletes prompts."""
 
     @abstractmethod
-    async def claim(self, chat_id: int, user_id: int, ttl: int) -> bool:
-        """True when no prompt is live for the user; reserves the slot."""
+    async def claim(self, chat_id: int, user_id: int, ttl: int, owner: int | None = None) -> bool:
+        """True when no prompt is live for the user; reserves the slot.
+
+        `owner` (the message that triggers the prompt) makes the claim re-entrant: a
+        redelivery of the same message, after a crash or a deferred send between the
+        claim and the prompt, may claim again while the prompt is not sent yet.
+        """
 
     @abstractmethod
     async def attach(self, chat_id: int, user_id: int, message_id: int, ttl: int) -> None: ...

@@ -231,7 +231,7 @@ class GateService:
     ) -> None:
         assert msg.user_id is not None
         ttl = group.settings.prompt_ttl
-        if not await self._prompts.claim(msg.chat_id, msg.user_id, ttl):
+        if not await self._prompts.claim(msg.chat_id, msg.user_id, ttl, owner=msg.message_id):
             return  # one prompt per user per group, not one per message
         text = texts.prompt(msg.user_id, msg.user_name, missing, muted)
         if group.missing_rights:

@@ -383,6 +383,21 @@ async def test_prompt_slot_lifecycle(caches: Caches) -> None:
     assert await p.claim(CHAT, USER, 60)
 
 
+async def test_claim_is_reentrant_for_the_same_message_until_the_prompt_is_sent(
+    caches: Caches,
+) -> None:
+    p = caches.prompts
+    assert await p.claim(CHAT, USER, 60, owner=500)
+    # The same message, redelivered after a crash between the claim and the send.
+    assert await p.claim(CHAT, USER, 60, owner=500)
+    assert await p.current(CHAT, USER) is None
+    assert not await p.claim(CHAT, USER, 60, owner=501)  # another message: no 2nd prompt
+    assert not await p.claim(CHAT, USER, 60)
+    await p.attach(CHAT, USER, MESSAGE, 60)
+    assert not await p.claim(CHAT, USER, 60, owner=500)  # sent: never twice
+    assert await p.clear(CHAT, USER) == MESSAGE
+
+
 async def test_clear_of_a_pending_slot_frees_it_without_an_id(caches: Caches) -> None:
     assert await caches.prompts.claim(CHAT, USER, 60)
     assert await caches.prompts.clear(CHAT, USER) is None
