@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from pathlib import Path
 
 import aiohttp
@@ -12,14 +11,9 @@ import aiohttp
 from gmbot.runtime import _serve_webhook
 from tests.e2e.harness import ADMIN, GROUP, MEMBER, make_settings, standard_world, start_harness
 from tests.fakes.telegram import TelegramWorld
+from tests.support import free_port
 
 SECRET = "shutdown_secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_drains_in_flight_updates_and_refuses_new_ones(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import pytest
 
 from gmbot.demo.process import BotProcess
 from gmbot.emulator import Bot, Chat, EmulatorClient, EmulatorError, RequestRecord, User
+from tests.support import GROUP_PERMISSIONS
 
 T = TypeVar("T")
 
@@ -34,32 +34,8 @@ NOT_JOINED = "You have not joined"
 VERIFIED = "Thanks! You can write in the group now."
 NOT_YOURS = "This button is for the member it mentions."
 
-# The group's default permissions: restored, not "everything allowed", on unmute.
-GROUP_PERMISSIONS = {
-    "can_send_messages": True,
-    "can_send_audios": True,
-    "can_send_documents": True,
-    "can_send_photos": True,
-    "can_send_videos": True,
-    "can_send_video_notes": True,
-    "can_send_voice_notes": True,
-    "can_send_polls": False,
-    "can_send_other_messages": True,
-    "can_add_web_page_previews": True,
-    "can_change_info": False,
-    "can_invite_users": True,
-    "can_pin_messages": False,
-    "can_manage_topics": False,
-}
 
 _names = itertools.count(1)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def base_env(bot: Bot, api_url: str, **values: str) -> dict[str, str]:

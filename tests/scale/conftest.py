@@ -51,7 +51,6 @@ from tests.scale.helpers import (
     EmulatorProcess,
     Instance,
     Proc,
-    free_port,
     handled,
     make_certificates,
     nginx_access_log,
@@ -61,6 +60,7 @@ from tests.scale.helpers import (
     report,
     wait_until,
 )
+from tests.support import free_port
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

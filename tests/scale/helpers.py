@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import aiohttp
 
 import gmbot
 from gmbot.emulator import Bot, Chat, EmulatorClient, User
+from tests.support import GROUP_PERMISSIONS, free_port
 
 T = TypeVar("T")
 
@@ -35,31 +35,8 @@ PROTECTED = "🛡 Protection on: members must be subscribed to"
 CALLBACK_PREFIX = "gmv"
 # Inherited by child processes: what a Python program needs to start, nothing GMBot reads.
 PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ")
-GROUP_PERMISSIONS = {
-    "can_send_messages": True,
-    "can_send_audios": True,
-    "can_send_documents": True,
-    "can_send_photos": True,
-    "can_send_videos": True,
-    "can_send_video_notes": True,
-    "can_send_voice_notes": True,
-    "can_send_polls": False,
-    "can_send_other_messages": True,
-    "can_add_web_page_previews": True,
-    "can_change_info": False,
-    "can_invite_users": True,
-    "can_pin_messages": False,
-    "can_manage_topics": False,
-}
 
 _names = itertools.count(1)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def child_env(values: Mapping[str, str]) -> dict[str, str]:

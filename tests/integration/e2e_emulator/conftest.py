@@ -31,12 +31,12 @@ from tests.e2e_emulator.helpers import (
     Webhook,
     WebhookBot,
     base_env,
-    free_port,
     make_world,
     start_bot,
     stop_bot,
 )
 from tests.fakes.api_spec import require_spec, spec_path
+from tests.support import free_port
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
