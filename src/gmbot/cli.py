@@ -158,14 +158,35 @@ async def _check(settings: Settings) -> int:
 
 
 async def _webhook_admin(settings: Settings, register: bool) -> int:
-    from gmbot.telegram.probe import delete_webhook, set_webhook
+    """Deploy steps. They keep the instances' shared record of what is registered
+    (in Redis) true, so a later start neither skips nor repeats a registration."""
+    from gmbot.bot.dispatcher import ALLOWED_UPDATES
+    from gmbot.cache.redis_client import create_redis
+    from gmbot.delivery.webhook_setup import WebhookRegistrar, webhook_config
+    from gmbot.telegram.probe import bot_for
 
-    if register:
-        if not settings.webhook_url or not settings.secret:
-            raise ConfigError("set-webhook needs WEBHOOK_URL and WEBHOOK_SECRET")
-        print(await set_webhook(settings))
-    else:
-        print(await delete_webhook(settings))
+    if register and (not settings.webhook_url or not settings.secret):
+        raise ConfigError("set-webhook needs WEBHOOK_URL and WEBHOOK_SECRET")
+    bot = bot_for(settings.telegram_api_url, settings.token)
+    redis, _embedded = create_redis(settings.redis_url, max_connections=2)
+    config = webhook_config(
+        settings.webhook_target if settings.webhook_url else "",
+        settings.secret or "",
+        ALLOWED_UPDATES,
+        settings.webhook_max_connections,
+    )
+    registrar = WebhookRegistrar(bot, redis, config, namespace=settings.redis_namespace)
+    try:
+        if register:
+            await registrar.ensure(force=True)
+            print(f"webhook set to {settings.webhook_target} (pending updates kept)")
+        else:
+            await bot.delete_webhook(drop_pending_updates=False)
+            await registrar.forget()
+            print("webhook deleted (pending updates kept)")
+    finally:
+        await bot.session.close()
+        await redis.aclose()
     return 0
 
 

@@ -71,8 +71,15 @@ class WebhookRegistrar:
         except Exception:  # cannot tell: accept, the request is still authenticated
             return True
 
-    async def ensure(self, attempts: int = 30) -> bool:
-        """Register the configuration unless it already is; True if this call set it."""
+    async def ensure(self, attempts: int = 30, *, force: bool = False) -> bool:
+        """Register the configuration unless it already is; True if this call set it.
+
+        `force` registers even when the stored hash says it is done (an operator's
+        explicit `gmbot set-webhook`).
+        """
+        if force:
+            await self.forget()
+            self._registered = False
         for _ in range(attempts):
             if await self.current_registered():
                 return False

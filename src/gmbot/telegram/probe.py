@@ -1,4 +1,4 @@
-"""One-off Bot API calls for `gmbot check`, `set-webhook` and `delete-webhook`."""
+"""One-off Bot API access for `gmbot check`, `set-webhook` and `delete-webhook`."""
 
 from __future__ import annotations
 
@@ -6,16 +6,13 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from gmbot.bot.dispatcher import ALLOWED_UPDATES
-from gmbot.config import Settings
 
-
-def _bot(api_url: str, token: str) -> Bot:
+def bot_for(api_url: str, token: str) -> Bot:
     return Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(api_url)))
 
 
 async def probe_bot_api(api_url: str, token: str) -> str:
-    bot = _bot(api_url, token)
+    bot = bot_for(api_url, token)
     try:
         me = await bot.get_me()
         info = await bot.get_webhook_info()
@@ -24,26 +21,3 @@ async def probe_bot_api(api_url: str, token: str) -> str:
     hook = info.url or "none (polling)"
     pending = info.pending_update_count
     return f"@{me.username} (id {me.id}) at {api_url}; webhook: {hook}, pending {pending}"
-
-
-async def set_webhook(settings: Settings) -> str:
-    bot = _bot(settings.telegram_api_url, settings.token)
-    try:
-        await bot.set_webhook(
-            settings.webhook_target,
-            secret_token=settings.secret,
-            allowed_updates=list(ALLOWED_UPDATES),
-            drop_pending_updates=False,
-        )
-    finally:
-        await bot.session.close()
-    return f"webhook set to {settings.webhook_target}"
-
-
-async def delete_webhook(settings: Settings) -> str:
-    bot = _bot(settings.telegram_api_url, settings.token)
-    try:
-        await bot.delete_webhook(drop_pending_updates=False)
-    finally:
-        await bot.session.close()
-    return "webhook deleted (pending updates kept)"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from gmbot.cli import _safe_url, main
@@ -81,3 +83,35 @@ def test_emulator_and_demo_take_their_own_options(tmp_path: Path) -> None:
     demo = run_cli(tmp_path, "demo", "--help")
     assert demo.returncode == 0, demo.stderr
     assert "--verbose" in demo.stdout
+
+
+@pytest.mark.subprocess
+async def test_set_and_delete_webhook_deploy_steps(tmp_path: Path) -> None:
+    from gmbot.emulator import EmulatorServer
+
+    async with EmulatorServer(port=0) as emu:
+        bot = await emu.client.create_bot("gm_cli_bot")
+        env = {
+            "BOT_TOKEN": bot.token,
+            "TELEGRAM_API_URL": emu.base_url,
+            "WEBHOOK_URL": "http://127.0.0.1:9",
+            "WEBHOOK_SECRET": "cli_secret",
+        }
+
+        async def webhook_url() -> str:
+            async with aiohttp.ClientSession() as http:
+                url = f"{emu.base_url}/bot{bot.token}/getWebhookInfo"
+                async with http.post(url) as response:
+                    return str((await response.json())["result"]["url"])
+
+        done = await asyncio.to_thread(run_cli, tmp_path, "set-webhook", **env)
+        assert done.returncode == 0, done.stderr
+        assert await webhook_url() == "http://127.0.0.1:9/webhook"
+        done = await asyncio.to_thread(run_cli, tmp_path, "delete-webhook", **env)
+        assert done.returncode == 0, done.stderr
+        assert await webhook_url() == ""
+        missing = await asyncio.to_thread(
+            run_cli, tmp_path, "set-webhook", **{**env, "WEBHOOK_SECRET": ""}
+        )
+        assert missing.returncode == 2
+        assert "needs WEBHOOK_URL and WEBHOOK_SECRET" in missing.stderr

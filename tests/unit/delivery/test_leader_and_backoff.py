@@ -131,3 +131,15 @@ async def test_webhook_is_registered_once_per_configuration(redis: Any) -> None:
     assert (
         "drop_pending_updates" not in call.params or call.params["drop_pending_updates"] != "true"
     )
+
+
+async def test_forced_registration_and_forget(redis: Any) -> None:
+    session = FakeSession()
+    cfg = webhook_config("https://bot.example/webhook", "s1", ["message"], 40)
+    reg = WebhookRegistrar(Bot("1:a", session=session), redis, cfg, namespace="t:")
+    assert await reg.ensure()
+    assert await reg.ensure(force=True)  # the operator's explicit set-webhook
+    assert len(session.called("setWebhook")) == 2
+    await reg.forget()  # after delete-webhook, the next start registers again
+    fresh = WebhookRegistrar(Bot("1:a", session=session), redis, cfg, namespace="t:")
+    assert await fresh.ensure()
