@@ -176,10 +176,6 @@ class Settings(BaseSettings):
         return f"{self.webhook_url}{self.webhook_path}"
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
-    @property
     def effective_log_format(self) -> LogFormat:
         if self.log_format is not None:
             return self.log_format

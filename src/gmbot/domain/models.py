@@ -23,7 +23,6 @@ class AuditKind(StrEnum):
     RIGHTS_LOST = "rights_lost"
     BOT_REMOVED = "bot_removed"
     MIGRATE = "migrate"
-    FAIL_OPEN = "fail_open"
     POISON_UPDATE = "poison_update"
 
 

@@ -172,7 +172,7 @@ class RecordContract:
     async def test_audit_fills_in_created_at(self, uow_factory: UnitOfWorkFactory) -> None:
         before = datetime.now(UTC)
         async with uow_factory() as uow:
-            await uow.audit.add(AuditEntry(AuditKind.FAIL_OPEN, CHAT, detail="redis down"))
+            await uow.audit.add(AuditEntry(AuditKind.RIGHTS_LOST, CHAT, detail="redis down"))
             await uow.commit()
         after = datetime.now(UTC)
 
@@ -182,7 +182,7 @@ class RecordContract:
         assert entry.created_at.tzinfo is UTC
         assert before <= entry.created_at <= after
         assert (entry.kind, entry.detail, entry.user_id, entry.actor_id) == (
-            AuditKind.FAIL_OPEN,
+            AuditKind.RIGHTS_LOST,
             "redis down",
             None,
             None,
