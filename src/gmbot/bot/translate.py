@@ -4,43 +4,14 @@ from __future__ import annotations
 
 from aiogram.types import ChatMemberUpdated, Message
 
-from gmbot.domain.telegram import ChatType
+from gmbot.domain.telegram import USER_CONTENT_TYPES, ChatType
 from gmbot.services.events import Actor, IncomingMessage, MemberChange
 from gmbot.telegram.convert import member_info
-
-# Content a member posts; everything else in a group is a service message.
-USER_CONTENT = frozenset(
-    {
-        "text",
-        "animation",
-        "audio",
-        "document",
-        "live_photo",
-        "paid_media",
-        "photo",
-        "sticker",
-        "story",
-        "video",
-        "video_note",
-        "voice",
-        "checklist",
-        "contact",
-        "dice",
-        "game",
-        "poll",
-        "venue",
-        "location",
-        "invoice",
-        "giveaway",
-        "rich_message",
-        "unknown",
-    }
-)
 
 
 def is_user_content(message: Message) -> bool:
     # Text is by far the most common: skip aiogram's long content-type scan for it.
-    return message.text is not None or message.content_type in USER_CONTENT
+    return message.text is not None or message.content_type in USER_CONTENT_TYPES
 
 
 def incoming(message: Message, *, edited: bool = False) -> IncomingMessage:

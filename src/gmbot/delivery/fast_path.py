@@ -22,19 +22,14 @@ from gmbot.cache.gate_claims import RedisGateClaims
 from gmbot.cache.update_claims import ClaimState
 from gmbot.delivery.guard import Admission, Ticket, UpdateGuard
 from gmbot.domain.ports import GateState
-from gmbot.domain.telegram import ChatType
+from gmbot.domain.telegram import USER_CONTENT_TYPES, ChatType
 from gmbot.metrics import Metrics
 from gmbot.services.events import IncomingMessage
 from gmbot.services.gate import GateService, Verdict
 
-# The message content types the gate handles (as aiogram's USER_CONTENT, minus text).
-MEDIA_KEYS = frozenset(
-    {
-        "animation", "audio", "document", "live_photo", "paid_media", "photo", "sticker",
-        "story", "video", "video_note", "voice", "checklist", "contact", "dice", "game",
-        "poll", "venue", "location", "invoice", "giveaway", "rich_message",
-    }
-)  # fmt: skip
+# Keys whose presence makes a message media content (the text case is checked apart;
+# "unknown" content is left to aiogram).
+MEDIA_KEYS = USER_CONTENT_TYPES - {"text", "unknown"}
 _GROUP_TYPES = {"group": ChatType.GROUP, "supergroup": ChatType.SUPERGROUP}
 _EVENTS = ("message", "edited_message")
 _PASS_STATES = {

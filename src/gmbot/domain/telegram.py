@@ -43,6 +43,16 @@ PERMISSION_FIELDS: tuple[str, ...] = (
 
 Permissions = dict[str, bool]
 
+# Message content a member posts (aiogram's content types); everything else in a
+# group is a service message, which the gate ignores.
+USER_CONTENT_TYPES = frozenset(
+    {
+        "text", "animation", "audio", "document", "live_photo", "paid_media", "photo",
+        "sticker", "story", "video", "video_note", "voice", "checklist", "contact", "dice",
+        "game", "poll", "venue", "location", "invoice", "giveaway", "rich_message", "unknown",
+    }
+)  # fmt: skip
+
 MUTED: Permissions = dict.fromkeys(PERMISSION_FIELDS, False)
 
 
