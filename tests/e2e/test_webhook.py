@@ -128,6 +128,9 @@ async def test_health_ready_metrics(served) -> None:  # type: ignore[no-untyped-
     metrics = await (await client.get("/metrics")).text()
     assert 'bot_updates_total{instance_id="test-1"' in metrics
     assert "bot_update_duration_seconds_bucket" in metrics
+    # Read from the pools at scrape time.
+    assert 'bot_db_pool{instance_id="test-1",kind="checked_out"}' in metrics
+    assert 'bot_redis_connections{instance_id="test-1",kind="in_use"}' in metrics
 
 
 async def test_ready_names_the_failing_part(served) -> None:  # type: ignore[no-untyped-def]
