@@ -155,3 +155,14 @@ async def test_renamed_channel_stays_linked_and_status_picks_up_the_new_name(
     prompt = harness.bot_messages(GROUP)[-1]
     urls = [b.get("url") for row in prompt["reply_markup"]["inline_keyboard"] for b in row]
     assert "https://t.me/renamedchan" in urls
+
+
+async def test_protect_and_status_when_telegram_does_not_answer(harness: Harness) -> None:
+    harness.session.stage("getChat", 502, "Bad Gateway", times=3)
+    await harness.say(GROUP, ADMIN, "/protect @newschan")
+    assert "Telegram did not answer" in harness.last_bot_text(GROUP)
+    harness.session.stage("getChat", 502, "Bad Gateway", times=3)
+    await harness.say(GROUP, ADMIN, "/status")
+    assert "Telegram did not answer" in harness.last_bot_text(GROUP)
+    await harness.say(GROUP, ADMIN, "/settings")
+    assert "not protected yet" in harness.last_bot_text(GROUP)

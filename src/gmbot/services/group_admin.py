@@ -56,6 +56,14 @@ class GroupAdminService:
         self._bot_id = bot_id
         self._clock = clock
 
+    async def status_of(self, chat_id: int) -> StatusReport:
+        """/status in the chat with this id (its details are fetched from Telegram)."""
+        try:
+            chat = await self._telegram.get_chat(chat_id)
+        except TelegramError as err:
+            return StatusReport(None, GroupProblem(unavailable=err.description))
+        return await self.status(chat)
+
     async def status(self, chat: ChatInfo) -> StatusReport:
         """Checks the bot's rights live and records what it finds."""
         rights = await self._protection.group_rights(chat)
@@ -115,6 +123,12 @@ class GroupAdminService:
             await uow.commit()
         await self._directory.invalidate(chat_id)
         return changed
+
+    async def settings_of(self, chat_id: int) -> GroupSettings | None:
+        """The group's action settings; None when it is not protected."""
+        async with self._uow() as uow:
+            group = await uow.groups.get(chat_id)
+        return group.settings if group is not None else None
 
     async def update_settings(self, chat_id: int, key: str, value: str) -> GroupSettings:
         async with self._uow() as uow:

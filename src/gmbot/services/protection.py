@@ -111,6 +111,14 @@ class ProtectionService:
         missing = tuple(r for r in GROUP_RIGHTS if not me.has_right(r))
         return GroupProblem(missing_rights=missing)
 
+    async def protect_chat(self, chat_id: int, actor: Actor, args: Sequence[str]) -> ProtectResult:
+        """/protect in the chat with this id (its details are fetched from Telegram)."""
+        try:
+            chat = await self._telegram.get_chat(chat_id)
+        except TelegramError as err:
+            return ProtectResult(group_problem=GroupProblem(unavailable=err.description))
+        return await self.protect(chat, actor, args)
+
     async def protect(self, chat: ChatInfo, actor: Actor, args: Sequence[str]) -> ProtectResult:
         refs, bad = parse_channel_refs(args)
         if bad or not refs:

@@ -48,8 +48,8 @@ def _args(command: CommandObject) -> list[str]:
 async def protect(message: Message, command: CommandObject, services: Services) -> None:
     if not await _admin_or_refuse(message, services):
         return
-    chat = await services.telegram.get_chat(message.chat.id)
-    result = await services.protection.protect(chat, translate.actor(message), _args(command))
+    actor = translate.actor(message)
+    result = await services.protection.protect_chat(message.chat.id, actor, _args(command))
     await _reply(message, render.protect(result))
 
 
@@ -64,8 +64,7 @@ async def unprotect(message: Message, command: CommandObject, services: Services
 async def status(message: Message, services: Services) -> None:
     if not await _admin_or_refuse(message, services):
         return
-    chat = await services.telegram.get_chat(message.chat.id)
-    await _reply(message, render.status(await services.group_admin.status(chat)))
+    await _reply(message, render.status(await services.group_admin.status_of(message.chat.id)))
 
 
 async def exempt(message: Message, command: CommandObject, services: Services) -> None:
@@ -95,15 +94,11 @@ async def settings(message: Message, command: CommandObject, services: Services)
         return
     args = _args(command)
     if not args:
-        report = await services.group_admin.status(
-            await services.telegram.get_chat(message.chat.id)
-        )
-        if report.group is None:
+        current = await services.group_admin.settings_of(message.chat.id)
+        if current is None:
             await _reply(message, "This group is not protected yet: use /protect @channel first.")
             return
-        await _reply(
-            message, render.settings(report.group.settings) + "\n" + render.commands_help()
-        )
+        await _reply(message, render.settings(current) + "\n" + render.commands_help())
         return
     if len(args) != 2:
         await _reply(
