@@ -61,6 +61,7 @@ class WebhookHandler:
         self._previous = previous_secret.encode() if previous_secret else None
         self._previous_allowed = previous_allowed
         self._fast = fast_path
+        self._inflight = metrics.webhook_inflight.labels(metrics.instance_id)
         self.draining = False
 
     async def _authorised(self, request: web.Request) -> bool:
@@ -99,26 +100,12 @@ class WebhookHandler:
         self, update_id: int, kind: str, msg: IncomingMessage
     ) -> web.Response | None:
         """A plain group message; None when Redis could not be asked (take the full path)."""
-        assert self._fast is not None
+        fast = self._fast
+        assert fast is not None
         try:
-            with budget.budget(self._budget):
-                async with asyncio.timeout(self._budget):
-                    admission = await self._fast.handle(update_id, kind, msg)
+            return await self._bounded(update_id, lambda: fast.handle(update_id, kind, msg))
         except FastPathUnavailable:
             return None
-        except RetryLater as exc:
-            return _retry_later(exc.retry_after)
-        except TimeoutError:
-            log.warning("webhook_budget_exceeded", update_id=update_id)
-            return _retry_later(5)
-        except Exception:
-            log.exception("update_failed", update_id=update_id)
-            return web.json_response({"ok": False, "error": "handler failed"}, status=500)
-        if admission is Admission.DUPLICATE_IN_FLIGHT:
-            return _retry_later(self._dup_retry)
-        if admission is Admission.HANDLE:
-            return _ok()
-        return web.json_response({"ok": True, "duplicate": True})
 
     async def handle(self, update: Update) -> web.Response:
         ticket = None
@@ -127,30 +114,48 @@ class WebhookHandler:
                 ticket = await self._guard.admit(update.update_id, _chat_id(update))
             except Exception as exc:  # Redis down: handle anyway rather than stall
                 log.warning("update_claim_unavailable", update_id=update.update_id, error=str(exc))
-            if ticket is not None:
-                if ticket.admission in (Admission.DUPLICATE_DONE, Admission.POISON):
-                    return web.json_response({"ok": True, "duplicate": True})
-                if ticket.admission is Admission.DUPLICATE_IN_FLIGHT:
-                    return _retry_later(self._dup_retry)
-        self._metrics.webhook_inflight.labels(self._metrics.instance_id).inc()
+        if ticket is not None and ticket.admission is not Admission.HANDLE:
+            return self._answer(ticket.admission)
+
+        async def work() -> Admission:
+            if ticket is not None and self._guard is not None:
+                await self._guard.run(ticket, lambda: self._feed(update))
+            else:
+                await self._feed(update)
+            return Admission.HANDLE
+
+        return await self._bounded(update.update_id, work)
+
+    async def _bounded(
+        self, update_id: int, work: Callable[[], Awaitable[Admission]]
+    ) -> web.Response:
+        """Run one update's work within the request budget; map the outcome to HTTP."""
+        self._inflight.inc()
         try:
             with budget.budget(self._budget):
                 async with asyncio.timeout(self._budget):
-                    if ticket is not None and self._guard is not None:
-                        await self._guard.run(ticket, lambda: self._feed(update))
-                    else:
-                        await self._feed(update)
+                    admission = await work()
+        except FastPathUnavailable:
+            raise
         except RetryLater as exc:
             return _retry_later(exc.retry_after)
         except TimeoutError:
-            log.warning("webhook_budget_exceeded", update_id=update.update_id)
+            log.warning("webhook_budget_exceeded", update_id=update_id)
             return _retry_later(5)
         except Exception:
-            log.exception("update_failed", update_id=update.update_id)
+            log.exception("update_failed", update_id=update_id)
             return web.json_response({"ok": False, "error": "handler failed"}, status=500)
         finally:
-            self._metrics.webhook_inflight.labels(self._metrics.instance_id).dec()
-        return web.json_response({"ok": True})
+            self._inflight.dec()
+        return self._answer(admission)
+
+    def _answer(self, admission: Admission) -> web.Response:
+        if admission is Admission.HANDLE:
+            return _ok()
+        if admission is Admission.DUPLICATE_IN_FLIGHT:
+            return _retry_later(self._dup_retry)
+        # Done already, or a poison update given up on: acknowledged, not acted on.
+        return web.json_response({"ok": True, "duplicate": True})
 
     async def _feed(self, update: Update) -> object:
         return await self._dp.feed_update(self._bot, update)
