@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-import gmbot
+from gmbot.demo.process import bot_env, terminate
 from gmbot.emulator import Bot, Chat, EmulatorClient, User
 from tests.support import GROUP_PERMISSIONS, free_port
 
@@ -33,20 +33,7 @@ T = TypeVar("T")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 PROTECTED = "🛡 Protection on: members must be subscribed to"
 CALLBACK_PREFIX = "gmv"
-# Inherited by child processes: what a Python program needs to start, nothing GMBot reads.
-PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ")
-
 _names = itertools.count(1)
-
-
-def child_env(values: Mapping[str, str]) -> dict[str, str]:
-    """A clean environment (no developer .env values leak in) with gmbot importable."""
-    env = {name: os.environ[name] for name in PASSTHROUGH if name in os.environ}
-    src = str(Path(gmbot.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(values)
-    return env
 
 
 async def wait_until(
@@ -131,23 +118,13 @@ class Proc:
         await self.proc.wait()
 
     async def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:  # noqa: ASYNC109
-        proc = self.proc
-        if proc is None:
+        if self.proc is None:
             return None
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(sig)
-            try:
-                await asyncio.wait_for(proc.wait(), timeout)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-        return proc.returncode
+        return await terminate(self.proc, sig, timeout)
 
 
 def python_proc(name: str, args: list[str], env: Mapping[str, str], workdir: Path) -> Proc:
-    return Proc(name, [sys.executable, *args], child_env(env), workdir, workdir / f"{name}.log")
+    return Proc(name, [sys.executable, *args], bot_env(env), workdir, workdir / f"{name}.log")
 
 
 # ----- metrics ------------------------------------------------------------------------------

@@ -46,6 +46,24 @@ def bot_env(values: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+async def terminate(
+    proc: asyncio.subprocess.Process,
+    sig: int = signal.SIGTERM,
+    timeout: float = 10.0,  # noqa: ASYNC109 - a grace period for another process
+) -> int | None:
+    """Send `sig`, wait up to `timeout` for the exit, then SIGKILL. The exit code."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(sig)
+        try:
+            await asyncio.wait_for(proc.wait(), timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+    return proc.returncode
+
+
 class BotProcess:
     """`python -m gmbot run` with the given environment, in `cwd`."""
 
@@ -140,20 +158,11 @@ class BotProcess:
 
     async def stop(self, timeout: float = 10.0) -> int | None:  # noqa: ASYNC109
         """SIGTERM, wait up to `timeout`, then SIGKILL. Returns the exit code."""
-        proc = self.proc
-        if proc is None:
+        if self.proc is None:
             return None
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), timeout)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
+        code = await terminate(self.proc, timeout=timeout)
         await self._drain()
-        return proc.returncode
+        return code
 
     async def _drain(self) -> None:
         if self._reader is not None:
