@@ -45,7 +45,7 @@ demo: install ## see GMBot work offline: the real bot against a local Bot API em
 	$(BIN)/gmbot demo
 
 emulator: install
-	$(BIN)/gmbot emulator --spec ../shared/telegram-bot-api/api.json
+	$(BIN)/gmbot emulator
 
 bench: install ## needs wrk, PostgreSQL and Redis on 127.0.0.1
 	$(BIN)/python bench/gate_bench.py

@@ -209,7 +209,7 @@ async def main() -> int:
     receiver_port, emu_port = free_port(), free_port()
     receiver_url, emu_url = f"http://127.0.0.1:{receiver_port}", f"http://127.0.0.1:{emu_port}"
     receiver = start([str(HERE / "webhook_receiver.py"), str(receiver_port)], other_cpu)
-    emulator_args = ["-m", "gmbot.emulator", "--port", str(emu_port)]
+    emulator_args = ["-m", "bot_api_emulator", "--port", str(emu_port)]
     emulator_args += ["--token", f"{TOKEN},bench_load_bot"]
     if args.spec:
         emulator_args += ["--spec", args.spec]

@@ -64,7 +64,7 @@ import uvloop
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
-from gmbot.emulator import EmulatorClient
+from bot_api_emulator import EmulatorClient
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "wrk" / "gate_updates.lua"
@@ -546,7 +546,7 @@ async def run(args: argparse.Namespace) -> Figures:
             [
                 sys.executable,
                 "-m",
-                "gmbot.emulator",
+                "bot_api_emulator",
                 "--port",
                 str(emu_port),
                 "--token",

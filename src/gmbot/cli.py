@@ -43,10 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "run"
     try:
         if command == "emulator":
-            from gmbot.emulator import main as emulator_main
+            from gmbot.demo import emulator_main
 
-            code: int = emulator_main(list(args.rest))
-            return code
+            return emulator_main(list(args.rest))
         if command == "demo":
             from gmbot.demo import main as demo_main
 

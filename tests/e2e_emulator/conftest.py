@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from bot_api_emulator import Bot, EmulatorClient, EmulatorServer
 from gmbot.demo.process import BotProcess
-from gmbot.emulator import Bot, EmulatorClient, EmulatorServer
 from tests.e2e_emulator.helpers import (
     Driver,
     make_world,

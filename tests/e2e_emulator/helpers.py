@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 
+from bot_api_emulator import Bot, Chat, EmulatorClient, EmulatorError, RequestRecord, User
 from gmbot.demo.process import BotProcess
-from gmbot.emulator import Bot, Chat, EmulatorClient, EmulatorError, RequestRecord, User
 from tests.support import GROUP_PERMISSIONS
 
 T = TypeVar("T")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gmbot.emulator import EmulatorClient
+from bot_api_emulator import EmulatorClient
 from tests.e2e_emulator.helpers import (
     BASIC_GROUP,
     NOT_ADMIN,

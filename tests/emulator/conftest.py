@@ -11,14 +11,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from gmbot.emulator import EmulatorClient, EmulatorServer
+from bot_api_emulator import EmulatorClient, EmulatorServer
 from tests.emulator.helpers import SPEC_PATH, Answer, ApiCall, Receiver, World, fast_settings
 
 
 @pytest.fixture
 def spec_path() -> Path:
     if not SPEC_PATH.exists():
-        pytest.skip(f"api.json not found at {SPEC_PATH}")
+        pytest.fail(f"api.json not found at {SPEC_PATH} (GMBOT_API_SPEC)")
     return SPEC_PATH
 
 

@@ -12,12 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
-from gmbot.emulator import Bot, Chat, Settings, User
+from bot_api_emulator import BUNDLED_SPEC, Bot, Chat, Settings, User
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC_PATH = Path(
-    os.environ.get("GMBOT_API_SPEC", ROOT.parent / "shared" / "telegram-bot-api" / "api.json")
-)
+SPEC_PATH = Path(os.environ.get("GMBOT_API_SPEC") or BUNDLED_SPEC)
 
 
 def fast_settings() -> Settings:

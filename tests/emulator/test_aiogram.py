@@ -34,7 +34,7 @@ from aiogram.types import (
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from gmbot.emulator import EmulatorClient, EmulatorServer
+from bot_api_emulator import EmulatorClient, EmulatorServer
 from tests.emulator.helpers import World
 
 MUTED = ChatPermissions(**dict.fromkeys(ChatPermissions.model_fields, False))

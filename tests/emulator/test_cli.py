@@ -1,4 +1,4 @@
-"""The emulator as a program: ``python -m gmbot.emulator`` serves until SIGTERM."""
+"""The emulator as a program: ``python -m bot_api_emulator`` serves until SIGTERM."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ async def test_serves_until_sigterm() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "gmbot.emulator",
+        "bot_api_emulator",
         "--port",
         str(port),
         "--token",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gmbot.emulator import EmulatorClient, EmulatorError, EmulatorServer, wait_for
+from bot_api_emulator import EmulatorClient, EmulatorError, EmulatorServer, wait_for
 from tests.emulator.helpers import ApiCall, World, fast_settings
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from gmbot.emulator import EmulatorClient
+from bot_api_emulator import EmulatorClient
 from tests.emulator.helpers import ApiCall, World
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gmbot.emulator.errors import ApiError
-from gmbot.emulator.formatting import format_text
+from bot_api_emulator.errors import ApiError
+from bot_api_emulator.formatting import format_text
 
 
 def test_html_entities_and_escapes() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gmbot.emulator import EmulatorClient
+from bot_api_emulator import EmulatorClient
 from tests.emulator.helpers import ApiCall, World
 
 MUTE = {"can_send_messages": False}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gmbot.emulator import EmulatorClient
-from gmbot.emulator.permissions import ADMIN_RIGHTS, PERMISSION_FIELDS
+from bot_api_emulator import EmulatorClient
+from bot_api_emulator.permissions import ADMIN_RIGHTS, PERMISSION_FIELDS
 from tests.emulator.helpers import ApiCall, World
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gmbot.emulator import EmulatorClient
+from bot_api_emulator import EmulatorClient
 from tests.emulator.helpers import ApiCall, World
 
 ALL = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
-from gmbot.emulator import Delivery, EmulatorClient
+from bot_api_emulator import Delivery, EmulatorClient
 from tests.emulator.helpers import ApiCall, Receiver, World
 
 

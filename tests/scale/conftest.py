@@ -40,7 +40,7 @@ import pytest_asyncio
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
-from gmbot.emulator import Bot, EmulatorClient
+from bot_api_emulator import Bot, EmulatorClient
 from tests.fakes.api_spec import require_spec, spec_path
 from tests.scale.helpers import (
     REPORT,
@@ -225,7 +225,7 @@ async def redis_namespace(redis_url: str, run_id: str) -> AsyncIterator[str]:
 async def emulator(workdir: Path, certificates: Certificates) -> AsyncIterator[EmulatorProcess]:
     require_spec()
     port = free_port()
-    args = ["-m", "gmbot.emulator", "--port", str(port), "--spec", str(spec_path())]
+    args = ["-m", "bot_api_emulator", "--port", str(port), "--spec", str(spec_path())]
     for name, value in EMULATOR_SETTINGS.items():
         args += ["--set", f"{name}={value}"]
     # The emulator trusts the suite's CA (and only it) when it posts to nginx's https URL.

@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from bot_api_emulator import Bot, Chat, EmulatorClient, User
 from gmbot.demo.process import bot_env, terminate
-from gmbot.emulator import Bot, Chat, EmulatorClient, User
 from tests.support import GROUP_PERMISSIONS, free_port
 
 T = TypeVar("T")

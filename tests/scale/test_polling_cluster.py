@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from gmbot.emulator import RequestRecord
+from bot_api_emulator import RequestRecord
 from tests.scale.conftest import INSTANCE_SETTINGS, PollingCluster
 from tests.scale.helpers import PROTECTED, make_world, report, wait_until
 

@@ -20,7 +20,7 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
-from gmbot.emulator import Chat, EmulatorClient, RequestRecord, User
+from bot_api_emulator import Chat, EmulatorClient, RequestRecord, User
 from tests.scale.conftest import INSTANCE_SETTINGS
 from tests.scale.helpers import (
     CALLBACK_PREFIX,

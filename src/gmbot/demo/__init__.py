@@ -19,22 +19,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from gmbot.demo.process import BotProcess, source_root
+from gmbot.demo.process import BotProcess
 from gmbot.demo.story import StepFailed, Story, build_world, play
 
-SPEC_RELATIVE = Path("shared/telegram-bot-api/api.json")
+
+def find_spec() -> Path:
+    """api.json to check requests against: $GMBOT_API_SPEC, else the emulator's bundled one."""
+    from bot_api_emulator import BUNDLED_SPEC
+
+    return Path(os.environ.get("GMBOT_API_SPEC") or BUNDLED_SPEC)
 
 
-def find_spec() -> Path | None:
-    """api.json: $GMBOT_API_SPEC, else shared/telegram-bot-api next to or above the checkout."""
-    if os.environ.get("GMBOT_API_SPEC"):
-        path = Path(os.environ["GMBOT_API_SPEC"])
-        return path if path.is_file() else None
-    repo = source_root().parent
-    for base in (Path.cwd(), Path.cwd().parent, repo, repo.parent):
-        if (base / SPEC_RELATIVE).is_file():
-            return base / SPEC_RELATIVE
-    return None
+def emulator_main(argv: list[str]) -> int:
+    """`gmbot emulator`: the emulator's own command line (gmbot reaches it only from here)."""
+    from bot_api_emulator import main as serve_emulator
+
+    code: int = serve_emulator(argv)
+    return code
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         "--spec",
         type=Path,
         help="Bot API api.json, to check every request the bot makes "
-        "(default: $GMBOT_API_SPEC or ../shared/telegram-bot-api/api.json when present)",
+        "(default: $GMBOT_API_SPEC or the emulator's bundled Bot API spec)",
     )
     return p
 
@@ -57,7 +58,7 @@ def _out(line: str) -> None:
 
 
 async def run_demo(verbose: bool = False, spec: Path | None = None) -> int:
-    from gmbot.emulator import EmulatorServer
+    from bot_api_emulator import EmulatorServer
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gmbot-demo-") as tmp:
@@ -66,7 +67,7 @@ async def run_demo(verbose: bool = False, spec: Path | None = None) -> int:
             client = emu.client
             cast = await build_world(client)
             _out("GMBot demo: the real bot against a local Telegram Bot API emulator")
-            _out("(no token, no network: Telegram is played by gmbot.emulator)")
+            _out("(no token, no network: Telegram is played by bot_api_emulator)")
             _out("")
             checks = f"every request checked against {spec.name}" if spec else "no spec checks"
             _out(f"  emulator  {emu.base_url}  ({checks})")
@@ -143,4 +144,4 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-__all__ = ["main", "run_demo"]
+__all__ = ["emulator_main", "main", "run_demo"]

@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from bot_api_emulator import Bot, Chat, EmulatorClient, EmulatorError, User
 from gmbot.demo.process import BotExited, BotProcess
 from gmbot.demo.transcript import QUIET_METHODS, Names, buttons, clip, describe_call
-from gmbot.emulator import Bot, Chat, EmulatorClient, EmulatorError, User
 
 T = TypeVar("T")
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from html import unescape
 from typing import Any
 
-from gmbot.emulator import RequestRecord
+from bot_api_emulator import RequestRecord
 
 # Polling plumbing: shown once at start-up, not in every step.
 QUIET_METHODS = frozenset({"getupdates"})

@@ -25,7 +25,7 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
-from gmbot.emulator import Bot, EmulatorClient, EmulatorServer, Settings
+from bot_api_emulator import Bot, EmulatorClient, EmulatorServer, Settings
 from tests.e2e_emulator.helpers import (
     Driver,
     Webhook,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from gmbot.emulator import Bot, EmulatorClient
+from bot_api_emulator import Bot, EmulatorClient
 from tests.e2e_emulator.helpers import (
     Driver,
     WebhookBot,

@@ -87,7 +87,7 @@ def test_emulator_and_demo_take_their_own_options(tmp_path: Path) -> None:
 
 @pytest.mark.subprocess
 async def test_set_and_delete_webhook_deploy_steps(tmp_path: Path) -> None:
-    from gmbot.emulator import EmulatorServer
+    from bot_api_emulator import EmulatorServer
 
     async with EmulatorServer(port=0) as emu:
         bot = await emu.client.create_bot("gm_cli_bot")

@@ -19,7 +19,7 @@ from .core import BotSpec, Emulator
 from .observe import observe_routes
 from .server import bot_routes
 from .settings import Settings
-from .spec import Spec
+from .spec import BUNDLED_SPEC, Spec
 from .state import TOKEN_RE, State
 
 
@@ -115,11 +115,18 @@ class EmulatorServer:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m gmbot.emulator", description="Local Telegram Bot API emulator"
+        prog="bot-api-emulator", description="Local Telegram Bot API emulator"
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
-    parser.add_argument("--spec", help="path of api.json; enables parameter checking")
+    parser.add_argument(
+        "--spec",
+        default=str(BUNDLED_SPEC),
+        help="api.json to check every request against (default: the bundled Bot API spec)",
+    )
+    parser.add_argument(
+        "--no-spec", action="store_true", help="accept requests without parameter checking"
+    )
     parser.add_argument(
         "--token",
         action="append",
@@ -144,7 +151,11 @@ async def _serve(args: argparse.Namespace) -> None:
         values[name] = value.lower() == "true" if value.lower() in ("true", "false") else value
     settings.update(values)
     server = EmulatorServer(
-        args.host, args.port, spec_path=args.spec, tokens=args.token, settings=settings
+        args.host,
+        args.port,
+        spec_path=None if args.no_spec else args.spec,
+        tokens=args.token,
+        settings=settings,
     )
     await server.start()
     print(f"Telegram Bot API emulator listening on {server.base_url}", flush=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gmbot.emulator.errors import (
+from bot_api_emulator.errors import (
     MESSAGE_CANT_BE_DELETED,
     MESSAGE_CANT_BE_EDITED,
     MESSAGE_ID_NOT_SPECIFIED,
@@ -15,9 +15,9 @@ from gmbot.emulator.errors import (
     THREAD_NOT_FOUND,
     bad_request,
 )
-from gmbot.emulator.formatting import format_text
-from gmbot.emulator.models import Chat, Message
-from gmbot.emulator.serialize import message_json
+from bot_api_emulator.formatting import format_text
+from bot_api_emulator.models import Chat, Message
+from bot_api_emulator.serialize import message_json
 
 from .access import has_right, require_can_send, require_presence, resolve_chat
 from .base import Call, method

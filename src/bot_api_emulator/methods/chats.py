@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gmbot.emulator.errors import MEMBER_LIST_INACCESSIBLE, USER_NOT_FOUND, bad_request, forbidden
-from gmbot.emulator.models import ADMIN_STATUSES, CREATOR, KICKED, LEFT, MEMBER, Member
-from gmbot.emulator.serialize import chat_full_json, member_json
+from bot_api_emulator.errors import MEMBER_LIST_INACCESSIBLE, USER_NOT_FOUND, bad_request, forbidden
+from bot_api_emulator.models import ADMIN_STATUSES, CREATOR, KICKED, LEFT, MEMBER, Member
+from bot_api_emulator.serialize import chat_full_json, member_json
 
 from .access import (
     bot_member,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gmbot.emulator.errors import bad_request
-from gmbot.emulator.params import Params
+from bot_api_emulator.errors import bad_request
+from bot_api_emulator.params import Params
 
 # Exactly one of these makes an inline button do something.
 _ACTIONS = (

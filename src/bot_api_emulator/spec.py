@@ -34,6 +34,8 @@ _MISSING_TEXT = {
 # Required in the schema, but Telegram acts on their absence instead of refusing
 # (setWebhook without url deletes the webhook).
 _NOT_ENFORCED = {("setwebhook", "url")}
+# The Bot API method and type list shipped with this package (MIT, see data/LICENSE).
+BUNDLED_SPEC = Path(__file__).resolve().parent / "data" / "api.json"
 _INT_RE = re.compile(r"^-?\d+$")
 _SCALARS = {"Integer", "String", "Boolean", "Float", "InputFile"}
 

@@ -5,7 +5,7 @@ The real bot (aiogram, any process) talks to it as to Telegram: point aiogram at
 
 Start it::
 
-    python -m gmbot.emulator --port 8081 --spec shared/telegram-bot-api/api.json \\
+    bot-api-emulator --port 8081 \\
         --token 123456:secret,gm_test_bot [--set webhook_timeout=5]
 
     async with EmulatorServer(spec_path=...) as emu:   # in-process, port 0
@@ -70,8 +70,10 @@ from .client import (
 )
 from .core import Emulator
 from .settings import Settings
+from .spec import BUNDLED_SPEC
 
 __all__ = [
+    "BUNDLED_SPEC",
     "Bot",
     "CallbackAnswer",
     "Chat",

@@ -3,7 +3,7 @@ which administrator rights an action needs."""
 
 from __future__ import annotations
 
-from gmbot.emulator.errors import (
+from bot_api_emulator.errors import (
     BOT_BLOCKED,
     CANT_INITIATE,
     CANT_TALK_TO_BOTS,
@@ -16,9 +16,9 @@ from gmbot.emulator.errors import (
     bad_request,
     forbidden,
 )
-from gmbot.emulator.models import ADMINISTRATOR, CREATOR, KICKED, RESTRICTED, Chat, Member, User
-from gmbot.emulator.permissions import effective
-from gmbot.emulator.state import State
+from bot_api_emulator.models import ADMINISTRATOR, CREATOR, KICKED, RESTRICTED, Chat, Member, User
+from bot_api_emulator.permissions import effective
+from bot_api_emulator.state import State
 
 from .base import Call
 

@@ -7,14 +7,14 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from gmbot.emulator.errors import (
+from bot_api_emulator.errors import (
     CONFLICT_SET_WEBHOOK,
     CONFLICT_WEBHOOK_ACTIVE,
     ApiError,
     bad_request,
 )
-from gmbot.emulator.serialize import user_json
-from gmbot.emulator.updates import WebhookConfig
+from bot_api_emulator.serialize import user_json
+from bot_api_emulator.updates import WebhookConfig
 
 from .base import Call, Raw, WithDescription, method
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gmbot.emulator.errors import (
+from bot_api_emulator.errors import (
     CANT_REMOVE_OWNER,
     CANT_RESTRICT_SELF,
     CHAT_ADMIN_REQUIRED,
@@ -18,7 +18,7 @@ from gmbot.emulator.errors import (
     USER_NOT_FOUND,
     bad_request,
 )
-from gmbot.emulator.models import (
+from bot_api_emulator.models import (
     ADMINISTRATOR,
     CREATOR,
     KICKED,
@@ -29,8 +29,8 @@ from gmbot.emulator.models import (
     Member,
     User,
 )
-from gmbot.emulator.permissions import grants_at_least, normalize_permissions
-from gmbot.emulator.serialize import invite_link_json
+from bot_api_emulator.permissions import grants_at_least, normalize_permissions
+from bot_api_emulator.serialize import invite_link_json
 
 from .access import check_migrated, has_right, require_presence, resolve_chat
 from .base import Call, method

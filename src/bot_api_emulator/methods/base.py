@@ -6,12 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gmbot.emulator.models import BotAccount
-from gmbot.emulator.params import Params
-from gmbot.emulator.state import State
+from bot_api_emulator.models import BotAccount
+from bot_api_emulator.params import Params
+from bot_api_emulator.state import State
 
 if TYPE_CHECKING:
-    from gmbot.emulator.core import Emulator
+    from bot_api_emulator.core import Emulator
 
 
 @dataclass(frozen=True, slots=True)

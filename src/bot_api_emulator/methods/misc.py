@@ -7,9 +7,9 @@ import re
 import secrets
 from typing import Any
 
-from gmbot.emulator.errors import NOT_ENOUGH_RIGHTS_INVITE_LINKS, QUERY_ID_INVALID, bad_request
-from gmbot.emulator.models import Chat, InviteLink
-from gmbot.emulator.serialize import invite_link_json
+from bot_api_emulator.errors import NOT_ENOUGH_RIGHTS_INVITE_LINKS, QUERY_ID_INVALID, bad_request
+from bot_api_emulator.models import Chat, InviteLink
+from bot_api_emulator.serialize import invite_link_json
 
 from .access import check_migrated, has_right, require_can_send, require_presence, resolve_chat
 from .base import Call, method
