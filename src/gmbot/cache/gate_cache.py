@@ -10,6 +10,7 @@ runs off the fast path.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from string import Template
 from typing import Any
 
 from redis.asyncio import Redis
@@ -21,19 +22,31 @@ from gmbot.cache.keys import ADMINS_CACHED, DEFAULT_NAMESPACE, CacheKeys
 from gmbot.domain.models import ProtectedGroup
 from gmbot.domain.ports import CacheUnavailable, GateCache, GateLookup, GateState
 
+# The script answers with a state's index in this tuple: {code}, or for CHECK
+# {code, unknown ids, missing ids}. The script text below takes its codes from it.
+REPLY_STATES: tuple[GateState, ...] = (
+    GateState.GROUP_UNKNOWN,
+    GateState.UNPROTECTED,
+    GateState.ADMINS_UNKNOWN,
+    GateState.ADMIN,
+    GateState.EXEMPT,
+    GateState.VERIFIED,
+    GateState.CHECK,
+)
+REPLY_CODE: dict[GateState, int] = {state: code for code, state in enumerate(REPLY_STATES)}
+
 # KEYS[1] grp:{chat}  KEYS[2] admins:{chat}  KEYS[3] exempt:{chat}
 # ARGV[1] user id     ARGV[2] verify key prefix, e.g. "gmbot:verify:"
-# Reply: {code} with code 0..5 (see _FIXED_REPLIES), or {6, unknown ids, missing ids}.
 # The verify keys are built inside the script instead of being passed as KEYS, which
 # is fine on one Redis but not Redis-Cluster-safe (they may hash to another slot).
-LOOKUP_SCRIPT = """
+LOOKUP_SCRIPT = Template("""
 local conf = redis.call('HMGET', KEYS[1], 'on', 'ch')
-if not conf[1] then return {0} end
-if conf[1] ~= '1' then return {1} end
-if redis.call('EXISTS', KEYS[2]) == 0 then return {2} end
+if not conf[1] then return {$group_unknown} end
+if conf[1] ~= '1' then return {$unprotected} end
+if redis.call('EXISTS', KEYS[2]) == 0 then return {$admins_unknown} end
 local user = ARGV[1]
-if redis.call('SISMEMBER', KEYS[2], user) == 1 then return {3} end
-if redis.call('SISMEMBER', KEYS[3], user) == 1 then return {4} end
+if redis.call('SISMEMBER', KEYS[2], user) == 1 then return {$admin} end
+if redis.call('SISMEMBER', KEYS[3], user) == 1 then return {$exempt} end
 local prefix = ARGV[2] .. user .. ':'
 local unknown, missing = {}, {}
 for ch in string.gmatch(conf[2] or '', '[^,]+') do
@@ -44,23 +57,13 @@ for ch in string.gmatch(conf[2] or '', '[^,]+') do
     missing[#missing + 1] = ch
   end
 end
-if #unknown == 0 and #missing == 0 then return {5} end
-return {6, unknown, missing}
-"""
+if #unknown == 0 and #missing == 0 then return {$verified} end
+return {$check, unknown, missing}
+""").substitute({state.value: code for state, code in REPLY_CODE.items()})
 
-# Indexed by the script's reply code; the lookups are immutable, so they are shared.
-_FIXED_REPLIES = tuple(
-    GateLookup(state)
-    for state in (
-        GateState.GROUP_UNKNOWN,
-        GateState.UNPROTECTED,
-        GateState.ADMINS_UNKNOWN,
-        GateState.ADMIN,
-        GateState.EXEMPT,
-        GateState.VERIFIED,
-    )
-)
-_CHECK = 6
+# Indexed by reply code; the lookups are immutable, so they are shared.
+_FIXED_REPLIES = tuple(GateLookup(state) for state in REPLY_STATES)
+_CHECK = REPLY_CODE[GateState.CHECK]
 
 
 def reply_to_lookup(reply: list[Any]) -> GateLookup:

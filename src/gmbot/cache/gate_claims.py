@@ -2,9 +2,10 @@
 
 A webhook message from a member would otherwise cost three scripts (claim the
 update_id, look up the gate, mark the update done). This script does all three:
-when the verdict needs no further work (admin, exempt, verified, unprotected) it
-marks the update done at once; otherwise it takes the lease and the slow path
-continues under it, exactly as the UpdateGuard would.
+when the lookup settles the message on its own (services/gate_verdicts.py) it marks
+the update done at once; otherwise it takes the lease and the slow path continues
+under it, exactly as the UpdateGuard would. An update that failed before is never
+settled here: it takes the lease, so the guard's poison check sees its attempt.
 """
 
 from __future__ import annotations
@@ -13,38 +14,41 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from gmbot.cache.gate_cache import LOOKUP_SCRIPT, reply_to_lookup
+from gmbot.cache.gate_cache import LOOKUP_SCRIPT, REPLY_CODE, reply_to_lookup
 from gmbot.cache.keys import DEFAULT_NAMESPACE, CacheKeys
-from gmbot.cache.update_claims import ClaimState, LeaseTokens
+from gmbot.cache.update_claims import (
+    CLAIM_CHECK,
+    MARK_DONE,
+    TAKE_LEASE,
+    ClaimState,
+    LeaseTokens,
+)
 from gmbot.domain.ports import GateLookup
+from gmbot.services.gate_verdicts import SETTLED
+
+# Lookup reply codes that settle a message, as the script's condition on `code`.
+SETTLED_CODES = tuple(sorted(REPLY_CODE[state] for state in SETTLED))
+_SETTLED_TEST = " or ".join(f"code == {code}" for code in SETTLED_CODES)
+_CLAIMED = ClaimState.CLAIMED.value
 
 # KEYS[1..3] as LOOKUP_SCRIPT; KEYS[4] update:{id}; KEYS[5] update_attempts:{id}
 # ARGV[1..2] as LOOKUP_SCRIPT; ARGV[3] lease token; ARGV[4] lease ms; ARGV[5] done ttl s
-# Reply: {-1} done already, {-2} leased by another, else the lookup reply with the
-# attempt number appended (0 when the update was marked done right away).
+# Reply: CLAIM_CHECK's when the update is taken already, else {ClaimState.CLAIMED,
+# attempt, lookup reply...}, attempt 0 when the update was marked done right away.
 CLAIM_LOOKUP_SCRIPT = (
     """
-local seen = redis.call('GET', KEYS[4])
-if seen == 'done' then return {-1} end
-if seen then return {-2} end
-local function lookup()
+local update_key, attempts_key = KEYS[4], KEYS[5]
+local token, lease_ms, done_ttl = ARGV[3], ARGV[4], ARGV[5]
 """
+    + CLAIM_CHECK
+    + "local function lookup()\n"
     + LOOKUP_SCRIPT
-    + """
-end
-local r = lookup()
-local code = r[1]
-if code == 1 or code == 3 or code == 4 or code == 5 then
-  redis.call('SET', KEYS[4], 'done', 'EX', tonumber(ARGV[5]))
-  r[#r + 1] = 0
-  return r
-end
-local n = redis.call('INCR', KEYS[5])
-redis.call('EXPIRE', KEYS[5], tonumber(ARGV[5]))
-redis.call('SET', KEYS[4], ARGV[3], 'PX', tonumber(ARGV[4]))
-r[#r + 1] = n
-return r
-"""
+    + "end\nlocal r = lookup()\nlocal code = r[1]\n"
+    + f"if ({_SETTLED_TEST}) and redis.call('EXISTS', attempts_key) == 0 then\n"
+    + MARK_DONE
+    + f"  return {{{_CLAIMED}, 0, code}}\nend\n"
+    + TAKE_LEASE
+    + f"return {{{_CLAIMED}, attempt, code, r[2], r[3]}}\n"
 )
 
 
@@ -90,10 +94,7 @@ class RedisGateClaims:
             ),
             args=(user_id, self._verify_prefix, token, self._lease_ms, self._done_ttl),
         )
-        code = int(reply[0])
-        if code == -1:
-            return _DONE
-        if code == -2:
-            return _LEASED
-        attempt = int(reply[-1])
-        return ClaimedLookup(ClaimState.CLAIMED, reply_to_lookup(reply[:-1]), attempt, token)
+        state = int(reply[0])
+        if state != _CLAIMED:
+            return _DONE if state == ClaimState.DONE else _LEASED
+        return ClaimedLookup(ClaimState.CLAIMED, reply_to_lookup(reply[2:]), int(reply[1]), token)

@@ -7,22 +7,11 @@ import itertools
 import secrets
 from dataclasses import dataclass
 from enum import IntEnum
+from string import Template
 
 from redis.asyncio import Redis
 
 from gmbot.cache.keys import DEFAULT_NAMESPACE, CacheKeys
-
-# KEYS: update key, attempts key. ARGV: token, lease ms, done ttl s.
-# Returns {state, attempt}: 0 claimed, 1 done already, 2 leased by another.
-_CLAIM = """
-local v = redis.call('GET', KEYS[1])
-if v == 'done' then return {1, 0} end
-if v then return {2, 0} end
-local n = redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
-redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
-return {0, n}
-"""
 
 # Leases (update claims and the polling leader): only the holder's token may
 # extend or free one; a holder whose lease lapsed and was taken changes nothing.
@@ -40,19 +29,58 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS: update key, attempts key. ARGV: done ttl s. Marks done whoever holds it:
-# the work was done, so a later delivery must not repeat it.
-_FINISH = """
-redis.call('SET', KEYS[1], 'done', 'EX', tonumber(ARGV[1]))
-redis.call('DEL', KEYS[2])
-return 1
-"""
-
 
 class ClaimState(IntEnum):
     CLAIMED = 0
     DONE = 1
     LEASED = 2
+
+
+# The update-claim step, shared by the claim script below and the claim-and-lookup
+# script (cache/gate_claims.py), in pieces inlined into each (a Lua function per
+# piece would cost every message its definition). A script first binds the locals
+# update_key, attempts_key, token, lease_ms and done_ttl, then runs CLAIM_CHECK,
+# which replies {ClaimState.DONE} or {ClaimState.LEASED} when the update is taken,
+# then TAKE_LEASE (binding the local `attempt`) or MARK_DONE. The numbers stay strings:
+# Redis parses them itself, and a tonumber() call costs the hot script measurably.
+CLAIM_CHECK = Template("""
+local seen = redis.call('GET', update_key)
+if seen == 'done' then return {$done} end
+if seen then return {$leased} end
+""").substitute(done=ClaimState.DONE.value, leased=ClaimState.LEASED.value)
+TAKE_LEASE = """
+local attempt = redis.call('INCR', attempts_key)
+redis.call('EXPIRE', attempts_key, done_ttl)
+redis.call('SET', update_key, token, 'PX', lease_ms)
+"""
+MARK_DONE = """
+redis.call('SET', update_key, 'done', 'EX', done_ttl)
+"""
+
+# KEYS: update key, attempts key. ARGV: token, lease ms, done ttl s.
+# Replies {ClaimState.CLAIMED, attempt}, or CLAIM_CHECK's reply.
+_CLAIM = (
+    """
+local update_key, attempts_key = KEYS[1], KEYS[2]
+local token, lease_ms, done_ttl = ARGV[1], ARGV[2], ARGV[3]
+"""
+    + CLAIM_CHECK
+    + TAKE_LEASE
+    + f"return {{{ClaimState.CLAIMED.value}, attempt}}\n"
+)
+
+# KEYS: update key, attempts key. ARGV: done ttl s. Marks done whoever holds it:
+# the work was done, so a later delivery must not repeat it.
+_FINISH = (
+    """
+local update_key, attempts_key, done_ttl = KEYS[1], KEYS[2], ARGV[1]
+"""
+    + MARK_DONE
+    + """
+redis.call('DEL', attempts_key)
+return 1
+"""
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +127,11 @@ class RedisUpdateClaims:
     async def claim(self, update_id: int) -> Claim:
         token = self._tokens.next()
         keys = (self._keys.update(update_id), self._keys.attempts(update_id))
-        state, attempt = await self._claim(keys=keys, args=(token, self._lease_ms, self._done_ttl))
-        return Claim(ClaimState(int(state)), int(attempt), token)
+        reply = await self._claim(keys=keys, args=(token, self._lease_ms, self._done_ttl))
+        state = ClaimState(int(reply[0]))
+        if state is not ClaimState.CLAIMED:
+            return Claim(state)
+        return Claim(state, int(reply[1]), token)
 
     async def renew(self, update_id: int, token: str) -> bool:
         keys = (self._keys.update(update_id),)

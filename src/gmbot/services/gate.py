@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 
 import structlog
 
@@ -29,6 +28,8 @@ from gmbot.metrics import Metrics
 from gmbot.services import texts
 from gmbot.services.directory import GroupDirectory
 from gmbot.services.events import IncomingMessage
+from gmbot.services.gate_verdicts import SETTLED
+from gmbot.services.gate_verdicts import Verdict as Verdict  # re-exported: callers import it here
 from gmbot.services.membership import Membership, MembershipChecker
 from gmbot.services.muting import RESTRICT_RIGHT, MuteOutcome, MuteService
 from gmbot.services.notifier import AdminNotifier
@@ -40,20 +41,9 @@ FAIL_NOTICE_PERIOD = 3600.0
 RIGHTS_NOTICE_PERIOD = 3600.0
 
 
-class Verdict(StrEnum):
-    IGNORED = "ignored"  # not a protected group
-    PASSED = "passed"
-    FAIL_OPEN = "fail_open"  # membership unknown, let through
-    REMOVED = "removed"  # deleted (and muted, per the group's action)
-    CHANNEL_POST_REMOVED = "channel_post_removed"
-
-
 @dataclass(frozen=True, slots=True)
 class GatePolicy:
     fail_open: bool = True
-
-
-_PASS_STATES = frozenset({GateState.ADMIN, GateState.EXEMPT, GateState.VERIFIED})
 
 
 class GateService:
@@ -104,9 +94,10 @@ class GateService:
             await self._directory.load_admins(msg.chat_id)
             look = await self._cache.lookup(msg.chat_id, msg.user_id)
         state = look.state
-        if state in _PASS_STATES:
-            return Verdict.PASSED
-        if state is GateState.UNPROTECTED or state is GateState.GROUP_UNKNOWN:
+        settled = SETTLED.get(state)
+        if settled is not None:
+            return settled
+        if state is GateState.GROUP_UNKNOWN:  # reloaded, and still not protected
             return Verdict.IGNORED
         group = await self._directory.group(msg.chat_id)
         if group is None or not group.active:
