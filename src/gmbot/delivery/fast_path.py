@@ -21,23 +21,17 @@ from redis.exceptions import RedisError
 from gmbot.cache.gate_claims import RedisGateClaims
 from gmbot.cache.update_claims import ClaimState
 from gmbot.delivery.guard import Admission, Ticket, UpdateGuard
-from gmbot.domain.ports import GateState
+from gmbot.domain.ports import GateLookup
 from gmbot.domain.telegram import USER_CONTENT_TYPES, ChatType
 from gmbot.metrics import Metrics
 from gmbot.services.events import IncomingMessage
-from gmbot.services.gate import GateService, Verdict
+from gmbot.services.gate import GateService
+from gmbot.services.gate_verdicts import SETTLED
 
 # Keys whose presence makes a message media content (the text case is checked apart;
 # "unknown" content is left to aiogram).
 MEDIA_KEYS = USER_CONTENT_TYPES - {"text", "unknown"}
 _GROUP_TYPES = {"group": ChatType.GROUP, "supergroup": ChatType.SUPERGROUP}
-_EVENTS = ("message", "edited_message")
-_PASS_STATES = {
-    GateState.ADMIN: Verdict.PASSED,
-    GateState.EXEMPT: Verdict.PASSED,
-    GateState.VERIFIED: Verdict.PASSED,
-    GateState.UNPROTECTED: Verdict.IGNORED,
-}
 
 
 def plain_group_message(data: dict[str, Any]) -> tuple[int, str, IncomingMessage] | None:
@@ -114,48 +108,56 @@ class FastPath:
         self._dup = metrics.duplicates.labels(metrics.instance_id)
 
     async def handle(self, update_id: int, kind: str, msg: IncomingMessage) -> Admission:
-        """Handle the message; the admission tells the webhook how to answer."""
+        """Handle the message; the admission tells the webhook how to answer.
+
+        Raises FastPathUnavailable, having done nothing and counted nothing, when
+        Redis cannot be asked: the ordinary path then handles (and counts) it.
+        """
         started = time.perf_counter()
-        outcome = "error"
         try:
             admission, outcome = await self._handle(update_id, msg)
-            return admission
-        finally:
+        except FastPathUnavailable:
+            raise
+        except BaseException:
             self._metrics.observe_latency(kind, time.perf_counter() - started)
-            self._metrics.count_update(kind, outcome)
+            self._metrics.count_update(kind, "error")
+            raise
+        self._metrics.observe_latency(kind, time.perf_counter() - started)
+        self._metrics.count_update(kind, outcome)
+        return admission
 
     async def _handle(self, update_id: int, msg: IncomingMessage) -> tuple[Admission, str]:
         assert msg.user_id is not None
-        if msg.user_is_bot:  # bots are never gated: claim like any other update
-            ticket = await self._guard.admit(update_id, msg.chat_id)
-            if ticket.admission is not Admission.HANDLE:
-                return ticket.admission, "duplicate"
-            await self._guard.run(ticket, _nothing)
-            return Admission.HANDLE, Verdict.PASSED.value
+        lookup: GateLookup | None = None
+        # Up to the work itself, a Redis failure is where the ordinary path would
+        # handle the update unclaimed: hand it over rather than answer 500.
         try:
-            found = await self._claims.claim_lookup(update_id, msg.chat_id, msg.user_id)
+            if msg.user_is_bot:  # the gate passes bots: claim like any other update
+                ticket = await self._guard.admit(update_id, msg.chat_id)
+                if ticket.admission is not Admission.HANDLE:
+                    poison = ticket.admission is Admission.POISON
+                    return ticket.admission, "poison" if poison else "duplicate"
+            else:
+                found = await self._claims.claim_lookup(update_id, msg.chat_id, msg.user_id)
+                if found.claim is ClaimState.DONE:
+                    self._dup.inc()
+                    return Admission.DUPLICATE_DONE, "duplicate"
+                if found.claim is ClaimState.LEASED:
+                    self._dup.inc()
+                    return Admission.DUPLICATE_IN_FLIGHT, "duplicate"
+                lookup = found.lookup
+                assert lookup is not None
+                if found.attempt == 0:  # settled by the lookup, already marked done
+                    return Admission.HANDLE, SETTLED[lookup.state]
+                ticket = Ticket(update_id, Admission.HANDLE, found.token, found.attempt)
+                if await self._guard.too_many_attempts(ticket, msg.chat_id):
+                    return Admission.POISON, "poison"
         except (RedisError, OSError) as exc:
             raise FastPathUnavailable(str(exc)) from exc
-        if found.claim is ClaimState.DONE:
-            self._dup.inc()
-            return Admission.DUPLICATE_DONE, "duplicate"
-        if found.claim is ClaimState.LEASED:
-            self._dup.inc()
-            return Admission.DUPLICATE_IN_FLIGHT, "duplicate"
-        assert found.lookup is not None
-        if found.attempt == 0:  # a plain pass, already marked done
-            return Admission.HANDLE, _PASS_STATES[found.lookup.state].value
-        ticket = Ticket(update_id, Admission.HANDLE, found.token, found.attempt)
-        if await self._guard.too_many_attempts(ticket, msg.chat_id):
-            return Admission.POISON, "poison"
         with structlog.contextvars.bound_contextvars(
             update_id=update_id, chat_id=msg.chat_id, user_id=msg.user_id
         ):
             verdict = await self._guard.run(
-                ticket, lambda: self._gate.on_message(msg, looked_up=found.lookup)
+                ticket, lambda: self._gate.on_message(msg, looked_up=lookup)
             )
-        return Admission.HANDLE, verdict.value
-
-
-async def _nothing() -> None:
-    return None
+        return Admission.HANDLE, verdict
