@@ -111,7 +111,9 @@ class FastPath:
         """Handle the message; the admission tells the webhook how to answer.
 
         Raises FastPathUnavailable, having done nothing and counted nothing, when
-        Redis cannot be asked: the ordinary path then handles (and counts) it.
+        Redis cannot be asked: the ordinary path then handles (and counts) it. As on
+        the ordinary path, bot_updates_total counts the updates handled: duplicates
+        and poison updates have counters of their own.
         """
         started = time.perf_counter()
         try:
@@ -122,11 +124,13 @@ class FastPath:
             self._metrics.observe_latency(kind, time.perf_counter() - started)
             self._metrics.count_update(kind, "error")
             raise
-        self._metrics.observe_latency(kind, time.perf_counter() - started)
-        self._metrics.count_update(kind, outcome)
+        if outcome is not None:
+            self._metrics.observe_latency(kind, time.perf_counter() - started)
+            self._metrics.count_update(kind, outcome)
         return admission
 
-    async def _handle(self, update_id: int, msg: IncomingMessage) -> tuple[Admission, str]:
+    async def _handle(self, update_id: int, msg: IncomingMessage) -> tuple[Admission, str | None]:
+        """The admission, and the outcome when the update was handled."""
         assert msg.user_id is not None
         lookup: GateLookup | None = None
         # Up to the work itself, a Redis failure is where the ordinary path would
@@ -135,23 +139,22 @@ class FastPath:
             if msg.user_is_bot:  # the gate passes bots: claim like any other update
                 ticket = await self._guard.admit(update_id, msg.chat_id)
                 if ticket.admission is not Admission.HANDLE:
-                    poison = ticket.admission is Admission.POISON
-                    return ticket.admission, "poison" if poison else "duplicate"
+                    return ticket.admission, None
             else:
                 found = await self._claims.claim_lookup(update_id, msg.chat_id, msg.user_id)
                 if found.claim is ClaimState.DONE:
                     self._dup.inc()
-                    return Admission.DUPLICATE_DONE, "duplicate"
+                    return Admission.DUPLICATE_DONE, None
                 if found.claim is ClaimState.LEASED:
                     self._dup.inc()
-                    return Admission.DUPLICATE_IN_FLIGHT, "duplicate"
+                    return Admission.DUPLICATE_IN_FLIGHT, None
                 lookup = found.lookup
                 assert lookup is not None
                 if found.attempt == 0:  # settled by the lookup, already marked done
                     return Admission.HANDLE, SETTLED[lookup.state]
                 ticket = Ticket(update_id, Admission.HANDLE, found.token, found.attempt)
                 if await self._guard.too_many_attempts(ticket, msg.chat_id):
-                    return Admission.POISON, "poison"
+                    return Admission.POISON, None
         except (RedisError, OSError) as exc:
             raise FastPathUnavailable(str(exc)) from exc
         with structlog.contextvars.bound_contextvars(
