@@ -1,17 +1,28 @@
 """Runs the real bot (container, dispatcher, services, SQLite, fakeredis) against
-the fake Telegram transport, and builds real Update objects to feed it."""
+the fake Telegram transport, and delivers updates to it through one of two doors:
+
+- "dispatcher": POST /webhook with the fast path off, so every update is
+  validated by aiogram and goes through Dispatcher.feed_update under the guard;
+- "fast_path": POST /webhook as in production, where plain group messages take
+  the fast path and everything else the dispatcher.
+
+Every delivery is recorded (HTTP answer, outcome, Bot API calls) so the two doors
+can be compared scenario by scenario (tests/e2e/conftest.py).
+"""
 
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import fakeredis
 from aiogram import Bot
 from aiogram.types import Update
+from aiohttp.test_utils import TestClient, TestServer
 from dependency_injector import providers
 
 from gmbot.config import Settings, load_settings
@@ -28,6 +39,38 @@ STRANGER = 3003
 OPERATOR = 4004
 ANONYMOUS_ADMIN = 1087968824  # @GroupAnonymousBot
 CHANNEL_BOT = 136817688  # @Channel_Bot
+
+DOORS = ("dispatcher", "fast_path")
+SECRET = "e2e_secret"
+
+
+class Answer(NamedTuple):
+    """The webhook's HTTP answer to one delivery."""
+
+    status: int
+    body: dict[str, Any]
+    retry_after: str | None = None
+
+
+OK = Answer(200, {"ok": True})
+DUPLICATE = Answer(200, {"ok": True, "duplicate": True})  # also a poison update given up on
+FAILED = Answer(500, {"ok": False, "error": "handler failed"})
+
+
+def retry_later(seconds: int) -> Answer:
+    return Answer(503, {"ok": False, "error": "retry later"}, str(seconds))
+
+
+# Bot API parameters that depend on the clock, not on what the bot decided.
+_CLOCK_PARAMS = frozenset({"until_date", "expire_date"})
+
+
+@dataclass(frozen=True)
+class Delivery:
+    update_id: int
+    answer: Answer
+    outcome: str | None  # bot_updates_total's outcome label, None when not counted
+    calls: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]  # Bot API calls it made
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -55,6 +98,9 @@ class Harness:
     session: FakeSession
     redis: Any
     redis_server: Any
+    door: str | None = None
+    client: TestClient | None = None  # type: ignore[type-arg]
+    transcript: list[Delivery] = field(default_factory=list)
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -70,12 +116,76 @@ class Harness:
         """Simulate a Redis outage (fakeredis raises ConnectionError while down)."""
         self.redis_server.connected = up
 
-    async def feed(self, payload: dict[str, Any]) -> Any:
-        update = Update.model_validate(
-            {"update_id": next(self._update_ids), **payload}, context={"bot": self.bot}
+    async def open_door(self, door: str) -> None:
+        """Serve the webhook; updates fed from now on go through `door`."""
+        assert door in DOORS
+        assert self.runtime.settings.secret, "the webhook needs a secret"
+        if door == "dispatcher":
+            self.runtime.fast_path = None
+        app, _probes = self.runtime.web_app()
+        self.client = TestClient(TestServer(app))
+        await self.client.start_server()
+        self.door = door
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+        await self.runtime.stop()
+
+    def next_update_id(self) -> int:
+        return next(self._update_ids)
+
+    async def feed(
+        self, payload: dict[str, Any], *, update_id: int | None = None, answer: Answer = OK
+    ) -> Any:
+        """Deliver one update; its outcome (the gate's verdict for a message).
+
+        Through a door the webhook's answer must be `answer`. Without one the
+        update goes straight to the dispatcher and the handler's result is returned.
+        """
+        if update_id is None:
+            update_id = self.next_update_id()
+        body = {"update_id": update_id, **payload}
+        if self.client is None:
+            update = Update.model_validate(body, context={"bot": self.bot})
+            assert self.runtime.dispatcher is not None
+            return await self.runtime.dispatcher.feed_update(self.bot, update)
+        first_call, counted = len(self.session.calls), self._update_counts()
+        resp = await self.client.post(
+            self.runtime.settings.webhook_path,
+            data=json.dumps(body),
+            headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
         )
-        assert self.runtime.dispatcher is not None
-        return await self.runtime.dispatcher.feed_update(self.bot, update)
+        got = Answer(resp.status, await resp.json(), resp.headers.get("Retry-After"))
+        outcome = self._outcome_since(counted)
+        calls = tuple(
+            (c.method, tuple(sorted((k, v) for k, v in c.params.items() if k not in _CLOCK_PARAMS)))
+            for c in self.session.calls[first_call:]
+        )
+        self.transcript.append(Delivery(update_id, got, outcome, calls))
+        assert got == answer, f"{self.door} door answered {got}, expected {answer}"
+        return outcome
+
+    def _update_counts(self) -> dict[tuple[str, str], float]:
+        assert self.runtime.services is not None
+        counts: dict[tuple[str, str], float] = {}
+        for family in self.runtime.services.metrics.updates.collect():
+            for sample in family.samples:
+                if sample.name == "bot_updates_total":
+                    counts[(sample.labels["type"], sample.labels["outcome"])] = sample.value
+        return counts
+
+    def _outcome_since(self, before: dict[tuple[str, str], float]) -> str | None:
+        grown = [
+            (key, value - before.get(key, 0.0))
+            for key, value in self._update_counts().items()
+            if value != before.get(key, 0.0)
+        ]
+        if not grown:
+            return None
+        assert len(grown) == 1, f"one delivery counted as {grown}"
+        assert grown[0][1] == 1, f"one delivery counted as {grown}"
+        return grown[0][0][1]
 
     def message_payload(
         self, chat_id: int, user_id: int | None, text: str = "hello", **extra: Any
@@ -90,21 +200,28 @@ class Harness:
         return self.world.add_message(chat_id, user_id, text, **extra)
 
     async def say(
-        self, chat_id: int, user_id: int | None, text: str = "hello", **extra: Any
+        self,
+        chat_id: int,
+        user_id: int | None,
+        text: str = "hello",
+        *,
+        answer: Answer = OK,
+        **extra: Any,
     ) -> Any:
-        return await self.feed({"message": self.message_payload(chat_id, user_id, text, **extra)})
+        message = self.message_payload(chat_id, user_id, text, **extra)
+        return await self.feed({"message": message}, answer=answer)
 
-    async def edit(self, chat_id: int, user_id: int, text: str) -> Any:
+    async def edit(self, chat_id: int, user_id: int, text: str, *, answer: Answer = OK) -> Any:
         msg = self.message_payload(chat_id, user_id, text)
         msg["edit_date"] = int(time.time())
-        return await self.feed({"edited_message": msg})
+        return await self.feed({"edited_message": msg}, answer=answer)
 
     async def press(self, chat_id: int, message_id: int, user_id: int, data: str) -> Any:
         message = self.world.messages[chat_id][message_id]
         return await self.feed(
             {
                 "callback_query": {
-                    "id": f"cb{next(self._update_ids)}",
+                    "id": f"cb{self.next_update_id()}",
                     "from": self.world.users[user_id],
                     "chat_instance": "ci",
                     "message": message,

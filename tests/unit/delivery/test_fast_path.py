@@ -11,35 +11,10 @@ from aiogram.types import Update
 
 from gmbot.bot.translate import incoming
 from gmbot.delivery.fast_path import plain_group_message
-
-USER = {"id": 42, "is_bot": False, "first_name": "Ann", "last_name": "Lee"}
-GROUP = {"id": -1001, "type": "supergroup", "title": "G"}
+from tests.unit.delivery.fast_path_shapes import ACCEPTED, DECLINED
 
 
-def update(kind: str = "message", **fields: Any) -> dict[str, Any]:
-    msg: dict[str, Any] = {
-        "message_id": 7, "date": 1, "chat": dict(GROUP), "from": dict(USER), "text": "hi",
-    }  # fmt: skip
-    msg.update(fields)
-    for key in [k for k, v in msg.items() if v is None]:
-        del msg[key]
-    return {"update_id": 1, kind: msg}
-
-
-SAME_AS_AIOGRAM = [
-    update(),
-    update("edited_message", edit_date=2),
-    update(text=None, photo=[{"file_id": "a", "file_unique_id": "b", "width": 1, "height": 1}]),
-    update(text=None, sticker=None, dice={"emoji": "🎲", "value": 3}),
-    update(**{"from": {"id": 5, "is_bot": False, "first_name": "Solo"}}),
-    update(**{"from": {"id": 6, "is_bot": True, "first_name": "Bot"}}),
-    update(chat={"id": -5, "type": "group", "title": "Basic"}),
-    update(message_thread_id=9, is_topic_message=True),
-    update(message_thread_id=9),  # a reply thread, not a forum topic
-]
-
-
-@pytest.mark.parametrize("data", SAME_AS_AIOGRAM)
+@pytest.mark.parametrize("data", ACCEPTED)
 def test_reads_the_same_message_as_aiogram(data: dict[str, Any]) -> None:
     parsed = plain_group_message(copy.deepcopy(data))
     assert parsed is not None
@@ -52,29 +27,6 @@ def test_reads_the_same_message_as_aiogram(data: dict[str, Any]) -> None:
     assert (update_id, msg) == (1, expected)
 
 
-LEFT_TO_AIOGRAM = {
-    "command": update(text="/status"),
-    "command in a caption": update(
-        text=None,
-        caption="/protect @x",
-        photo=[{"file_id": "a", "file_unique_id": "b", "width": 1, "height": 1}],
-    ),
-    "service message": update(text=None, new_chat_members=[USER]),
-    "sent as a chat": update(sender_chat={"id": -1001, "type": "supergroup", "title": "G"}),
-    "private chat": update(chat={"id": 42, "type": "private", "first_name": "Ann"}),
-    "channel post": {"update_id": 1, "channel_post": update()["message"]},
-    "migration": update(text=None, migrate_to_chat_id=-100999),
-    "callback query": {"update_id": 1, "callback_query": {"id": "1"}},
-    "string update_id": {**update(), "update_id": "1"},
-    "bool update_id": {**update(), "update_id": True},
-    "string chat id": update(chat={"id": "-1001", "type": "supergroup"}),
-    "no sender": update(**{"from": None}),
-    "name not a string": update(**{"from": {"id": 1, "is_bot": False, "first_name": 5}}),
-    "extra top-level field": {**update(), "edited_message": update()["message"]},
-    "thread id not a number": update(message_thread_id="x", is_topic_message=True),
-}
-
-
-@pytest.mark.parametrize("name", LEFT_TO_AIOGRAM)
+@pytest.mark.parametrize("name", DECLINED)
 def test_declines_what_the_routers_must_see(name: str) -> None:
-    assert plain_group_message(copy.deepcopy(LEFT_TO_AIOGRAM[name])) is None
+    assert plain_group_message(copy.deepcopy(DECLINED[name])) is None

@@ -1,0 +1,194 @@
+"""The branches where the fast path and the dispatcher could part ways, through both
+doors (the `harness` fixture), with the same answers and the same Bot API calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from tests.e2e.harness import (
+    ADMIN,
+    CHANNEL,
+    DUPLICATE,
+    FAILED,
+    GROUP,
+    MEMBER,
+    STRANGER,
+    Harness,
+    retry_later,
+)
+
+HELPER_BOT = 999
+
+
+@pytest.fixture
+async def protected(harness: Harness) -> Harness:
+    harness.world.user(HELPER_BOT, "Helper", is_bot=True)
+    harness.world.set_status(GROUP, HELPER_BOT, "member")
+    await harness.say(GROUP, ADMIN, "/protect @newschan")
+    harness.session.clear()
+    return harness
+
+
+@contextmanager
+def redis_down(h: Harness) -> Iterator[None]:
+    h.redis_reachable(False)
+    try:
+        yield
+    finally:
+        h.redis_reachable(True)
+
+
+@contextmanager
+def gate_crashing(h: Harness) -> Iterator[None]:
+    assert h.runtime.services is not None
+    gate = h.runtime.services.gate
+
+    async def boom(*_a: object, **_k: object) -> None:
+        raise RuntimeError("bug")
+
+    gate.on_message = boom  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del gate.on_message
+
+
+def sample(h: Harness, name: str) -> float:
+    assert h.runtime.services is not None
+    value = h.runtime.services.metrics.registry.get_sample_value(name, {"instance_id": "test-1"})
+    return value or 0.0
+
+
+async def test_bot_senders_pass_and_redis_down_changes_nothing(protected: Harness) -> None:
+    h = protected
+    assert await h.say(GROUP, HELPER_BOT, "bot talk") == "passed"
+    assert await h.edit(GROUP, HELPER_BOT, "edited bot talk") == "passed"
+    with redis_down(h):
+        assert await h.say(GROUP, HELPER_BOT, "bot talk, Redis down") == "passed"
+        assert await h.edit(GROUP, HELPER_BOT, "edited, Redis down") == "passed"
+    assert h.session.calls == []
+
+
+async def test_admins_and_exempt_users_pass_then_cost_nothing(protected: Harness) -> None:
+    h = protected
+    assert await h.say(GROUP, ADMIN, "admin talk") == "passed"
+    await h.say(GROUP, ADMIN, f"/exempt {STRANGER}")
+    h.session.clear()
+    for text in ("exempt talk", "more"):
+        assert await h.say(GROUP, STRANGER, text) == "passed"
+        assert await h.say(GROUP, ADMIN, text) == "passed"
+    assert await h.edit(GROUP, STRANGER, "edited") == "passed"
+    assert h.session.calls == []
+    with redis_down(h):  # decided from the database and Telegram instead
+        assert await h.say(GROUP, STRANGER, "exempt, Redis down") == "passed"
+        assert await h.say(GROUP, ADMIN, "admin, Redis down") == "passed"
+    assert h.session.called("deleteMessage") == []
+
+
+async def test_unprotected_groups_are_ignored(harness: Harness) -> None:
+    h = harness
+    assert await h.say(GROUP, STRANGER, "never protected") == "ignored"
+    assert await h.say(GROUP, STRANGER, "still not") == "ignored"
+    await h.say(GROUP, ADMIN, "/protect @newschan")
+    await h.say(GROUP, ADMIN, "/unprotect")
+    h.session.clear()
+    assert await h.say(GROUP, STRANGER, "no longer protected") == "ignored"
+    assert await h.edit(GROUP, STRANGER, "edited") == "ignored"
+    with redis_down(h):
+        assert await h.say(GROUP, STRANGER, "Redis down") == "ignored"
+    assert h.session.calls == []
+
+
+async def test_members_and_strangers_with_redis_down(protected: Harness) -> None:
+    h = protected
+    with redis_down(h):
+        assert await h.say(GROUP, MEMBER, "cold cache, Redis down") == "passed"
+        assert await h.say(GROUP, STRANGER, "spam") == "removed"
+        assert await h.edit(GROUP, STRANGER, "edited spam") == "removed"
+    assert h.world.status(GROUP, STRANGER) == "restricted"
+    assert await h.say(GROUP, MEMBER, "Redis back") == "passed"
+
+
+async def test_redelivery_is_acknowledged_without_acting_twice(protected: Harness) -> None:
+    h = protected
+    member, stranger = h.message_payload(GROUP, MEMBER, "hi"), h.message_payload(GROUP, STRANGER)
+    assert await h.feed({"message": member}, update_id=500) == "passed"
+    assert await h.feed({"message": stranger}, update_id=501) == "removed"
+    h.session.clear()
+    for update_id, message in ((500, member), (501, stranger)):
+        await h.feed({"message": message}, update_id=update_id, answer=DUPLICATE)
+    assert h.session.calls == []
+    assert sample(h, "bot_duplicate_updates_total") == 2
+
+
+async def test_delivery_while_another_instance_handles_it(protected: Harness) -> None:
+    h = protected
+    assert h.runtime.guard is not None
+    held = await h.runtime.guard.admit(42)  # "another instance" holds the lease
+    message = h.message_payload(GROUP, STRANGER, "spam")
+    await h.feed({"message": message}, update_id=42, answer=retry_later(5))
+    assert h.session.calls == []
+    await h.runtime.guard._claims.release(42, held.token)
+    assert await h.feed({"message": message}, update_id=42) == "removed"
+
+
+async def test_a_crash_answers_500_and_the_redelivery_does_the_work(protected: Harness) -> None:
+    h = protected
+    message = h.message_payload(GROUP, STRANGER, "spam")
+    with gate_crashing(h):
+        assert await h.feed({"message": message}, update_id=77, answer=FAILED) == "error"
+    assert h.session.calls == []
+    assert await h.feed({"message": message}, update_id=77) == "removed"
+    assert len(h.session.called("deleteMessage")) == 1
+
+
+async def test_poison_update_is_given_up_on_after_max_attempts(protected: Harness) -> None:
+    h = protected
+    message = h.message_payload(GROUP, STRANGER, "spam")
+    attempts = h.runtime.settings.update_max_attempts
+    with gate_crashing(h):
+        for _ in range(attempts):
+            await h.feed({"message": message}, update_id=88, answer=FAILED)
+        assert await h.feed({"message": message}, update_id=88, answer=DUPLICATE) is None
+    assert await h.feed({"message": message}, update_id=88, answer=DUPLICATE) is None
+    assert sample(h, "bot_poison_updates_total") == 1
+    assert h.session.calls == []
+
+
+async def test_a_failed_update_settled_on_redelivery_still_counts_its_attempts(
+    protected: Harness,
+) -> None:
+    h = protected
+    # The gate fails on every attempt of one update and on the first of another;
+    # meanwhile the sender joins the channel, so the cache would now settle both as
+    # a pass. The first is a poison update all the same, the second is handled.
+    poison, retried = (h.message_payload(GROUP, STRANGER, t) for t in ("hello", "again"))
+    with gate_crashing(h):
+        for _ in range(h.runtime.settings.update_max_attempts):
+            await h.feed({"message": poison}, update_id=99, answer=FAILED)
+        await h.feed({"message": retried}, update_id=100, answer=FAILED)
+    await h.member_update(CHANNEL, STRANGER, "left", "member")
+    assert await h.say(GROUP, STRANGER, "a new message is settled") == "passed"
+    assert await h.feed({"message": retried}, update_id=100) == "passed"
+    assert await h.feed({"message": poison}, update_id=99, answer=DUPLICATE) is None
+    assert sample(h, "bot_poison_updates_total") == 1
+
+
+async def test_a_long_retry_after_answers_503_with_retry_after(protected: Harness) -> None:
+    h = protected
+    h.session.stage("getChatMember", 429, "Too Many Requests: retry after 30", retry_after=30)
+    assert await h.say(GROUP, MEMBER, "hi", answer=retry_later(30)) == "error"
+
+
+async def test_media_and_topic_messages(protected: Harness) -> None:
+    h = protected
+    photo = [{"file_id": "a", "file_unique_id": "b", "width": 1, "height": 1}]
+    spam = h.message_payload(GROUP, STRANGER, "x", photo=photo, caption="look")
+    spam.pop("text")
+    assert await h.feed({"message": spam}) == "removed"
+    assert await h.say(GROUP, MEMBER, "in a topic", message_thread_id=5, is_topic_message=True) == (
+        "passed"
+    )
