@@ -10,20 +10,16 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
-
 from bot_api_emulator import RequestRecord
-from tests.scale.conftest import INSTANCE_SETTINGS, PollingCluster
-from tests.scale.helpers import PROTECTED, make_world, report, wait_until
+from tests.scale.journal import PROTECTED
+from tests.scale.marks import POLLING_CLUSTER
+from tests.scale.polling_cluster import PollingCluster
+from tests.scale.processes import wait_until
+from tests.scale.settings import INSTANCE_SETTINGS
+from tests.scale.summary import report
+from tests.scale.world import make_world
 
-pytestmark = [
-    pytest.mark.scale,
-    pytest.mark.postgres,
-    pytest.mark.redis,
-    pytest.mark.subprocess,
-    pytest.mark.asyncio(loop_scope="session"),
-    pytest.mark.timeout(180),
-]
+pytestmark = POLLING_CLUSTER
 
 LEASE = float(INSTANCE_SETTINGS["LEADER_LEASE"])
 WINDOW = 2 * LEASE  # long enough for every instance to try the lease a few times
