@@ -72,6 +72,21 @@ async def test_bot_senders_pass_and_redis_down_changes_nothing(protected: Harnes
     assert h.session.calls == []
 
 
+async def test_a_bot_senders_redelivery_and_poison_update(protected: Harness) -> None:
+    h = protected
+    message = h.message_payload(GROUP, HELPER_BOT, "bot talk")
+    assert await h.feed({"message": message}, update_id=60) == "passed"
+    assert await h.feed({"message": message}, update_id=60, answer=DUPLICATE) is None
+    crashing = h.message_payload(GROUP, HELPER_BOT, "bot talk, gate broken")
+    with gate_crashing(h):
+        for _ in range(h.runtime.settings.update_max_attempts):
+            await h.feed({"message": crashing}, update_id=61, answer=FAILED)
+        assert await h.feed({"message": crashing}, update_id=61, answer=DUPLICATE) is None
+    assert sample(h, "bot_poison_updates_total") == 1
+    assert sample(h, "bot_duplicate_updates_total") == 1
+    assert h.session.calls == []
+
+
 async def test_admins_and_exempt_users_pass_then_cost_nothing(protected: Harness) -> None:
     h = protected
     assert await h.say(GROUP, ADMIN, "admin talk") == "passed"
