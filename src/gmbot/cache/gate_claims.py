@@ -26,7 +26,9 @@ from gmbot.cache.update_claims import (
 from gmbot.domain.ports import GateLookup
 from gmbot.services.gate_verdicts import SETTLED
 
-# Lookup reply codes that settle a message, as the script's condition on `code`.
+# Lookup reply codes that settle a message, as the script's condition on `code`. Which
+# states settle one is the gate's policy, so it is read from the service layer (a
+# module of plain constants) rather than written down a second time here.
 SETTLED_CODES = tuple(sorted(REPLY_CODE[state] for state in SETTLED))
 _SETTLED_TEST = " or ".join(f"code == {code}" for code in SETTLED_CODES)
 _CLAIMED = ClaimState.CLAIMED.value
