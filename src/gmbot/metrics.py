@@ -7,7 +7,7 @@ Prometheus adds per scrape target, so dashboards can group by either.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -16,6 +16,9 @@ from prometheus_client.registry import Collector
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 GaugeSource = Callable[[], dict[str, int]]
+# Label values of bot_verifications{result} and bot_cache_lookups{cache}.
+VerificationResult = Literal["member", "not_member", "unknown", "verified", "button_missing"]
+CacheName = Literal["group", "admins", "verify"]
 
 
 class Metrics:
@@ -86,6 +89,7 @@ class Metrics:
         # labels() takes a lock and builds a key on every call: hot paths reuse children.
         self._update_children: dict[tuple[str, str], Any] = {}
         self._latency_children: dict[str, Any] = {}
+        self._children: dict[tuple[Counter, tuple[str, ...]], Counter] = {}
         self.registry.register(_SourceCollector(self))
 
     def gauge_source(self, name: str, doc: str, source: GaugeSource) -> None:
@@ -111,11 +115,33 @@ class Metrics:
             )
         child.observe(seconds)
 
-    def count_verification(self, result: str) -> None:
-        self.verifications.labels(self.instance_id, result).inc()
+    # What the services count, one method per event: the services never see the
+    # Prometheus client, and each series' labels are spelled in one place.
+    def membership_decided(self, result: VerificationResult) -> None:
+        self._child(self.verifications, result).inc()
 
-    def count_cache(self, cache: str, hit: bool) -> None:
-        self.cache.labels(self.instance_id, cache, "hit" if hit else "miss").inc()
+    def cache_looked_up(self, cache: CacheName, hit: bool) -> None:
+        self._child(self.cache, cache, "hit" if hit else "miss").inc()
+
+    def message_deleted(self) -> None:
+        self._child(self.actions, "delete").inc()
+
+    def user_muted(self) -> None:
+        self._child(self.actions, "mute").inc()
+
+    def users_unmuted(self, count: int = 1) -> None:
+        self._child(self.actions, "unmute").inc(count)
+
+    def failed_open(self) -> None:
+        self._child(self.fail_open).inc()
+
+    def _child(self, metric: Counter, *labels: str) -> Counter:
+        """`metric`'s child for this instance and `labels`, bound once."""
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(self.instance_id, *labels)
+        return child
 
 
 class _SourceCollector(Collector):

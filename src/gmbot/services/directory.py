@@ -39,7 +39,7 @@ class GroupDirectory:
     async def group(self, chat_id: int) -> ProtectedGroup | None:
         """The group's configuration (None when not protected), cached."""
         cached, group = await self._cache.get_group(chat_id)
-        self._metrics.count_cache("group", cached)
+        self._metrics.cache_looked_up("group", cached)
         if cached:
             return group
         return await self.reload(chat_id)
@@ -56,7 +56,7 @@ class GroupDirectory:
 
     async def load_admins(self, chat_id: int) -> bool:
         """Cache the group's admin list; False when Telegram would not tell."""
-        self._metrics.count_cache("admins", False)
+        self._metrics.cache_looked_up("admins", False)
         try:
             admins = await self._telegram.get_admins(chat_id)
         except TelegramError as err:

@@ -150,12 +150,12 @@ class GateService:
             await self._remove(group, msg)
             if group.settings.action is GateAction.MUTE:
                 await self._muter.mute(group, msg.user_id)
-            self._metrics.count_verification("not_member")
+            self._metrics.membership_decided("not_member")
             return Verdict.REMOVED
         if membership.unknown:
-            self._metrics.count_verification("unknown")
+            self._metrics.membership_decided("unknown")
             if self._policy.fail_open:
-                self._metrics.fail_open.labels(self._metrics.instance_id).inc()
+                self._metrics.failed_open()
                 return Verdict.FAIL_OPEN
             await self._remove(group, msg)
             return Verdict.REMOVED
@@ -168,11 +168,11 @@ class GateService:
         if membership.inaccessible:
             await self._channels_inaccessible(group, membership.inaccessible)
         if membership.complete:
-            self._metrics.count_verification("member")
+            self._metrics.membership_decided("member")
             return Verdict.PASSED
         if not membership.missing and self._policy.fail_open:
-            self._metrics.count_verification("unknown")
-            self._metrics.fail_open.labels(self._metrics.instance_id).inc()
+            self._metrics.membership_decided("unknown")
+            self._metrics.failed_open()
             log.warning("gate_fail_open", chat_id=group.chat_id, user_id=msg.user_id)
             await self._notifier.notify(
                 group.chat_id,
@@ -182,7 +182,7 @@ class GateService:
                 fallback_to_group=True,
             )
             return Verdict.FAIL_OPEN
-        self._metrics.count_verification("not_member" if membership.missing else "unknown")
+        self._metrics.membership_decided("not_member" if membership.missing else "unknown")
         missing_ids = membership.missing | membership.unknown
         missing = [c for c in group.channels if c.channel_id in missing_ids]
         await self._remove(group, msg)
@@ -211,7 +211,7 @@ class GateService:
     async def _remove(self, group: ProtectedGroup, msg: IncomingMessage) -> None:
         try:
             await self._telegram.delete_message(msg.chat_id, msg.message_id)
-            self._metrics.actions.labels(self._metrics.instance_id, "delete").inc()
+            self._metrics.message_deleted()
         except NotEnoughRights:
             await self._rights_lost(group, [DELETE_RIGHT])
         except TelegramError as err:

@@ -74,7 +74,7 @@ class MembershipChecker:
     async def _one(self, user_id: int, channel_id: int, fresh: bool) -> bool | str:
         if not fresh:
             cached = await self._cache.get(user_id, channel_id)
-            self._metrics.count_cache("verify", cached is not None)
+            self._metrics.cache_looked_up("verify", cached is not None)
             if cached is not None:
                 return cached
         # Many instances may miss at once for the same pair: one asks Telegram,

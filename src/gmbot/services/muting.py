@@ -72,7 +72,7 @@ class MuteService:
                 AuditEntry(AuditKind.MUTE, group.chat_id, user_id, detail=f"until={until}")
             )
             await uow.commit()
-        self._metrics.actions.labels(self._metrics.instance_id, "mute").inc()
+        self._metrics.user_muted()
         log.info("user_muted", chat_id=group.chat_id, user_id=user_id)
         return MuteOutcome.MUTED
 
@@ -94,7 +94,7 @@ class MuteService:
             await uow.restrictions.remove(chat_id, user_id)
             await uow.audit.add(AuditEntry(AuditKind.UNMUTE, chat_id, user_id, detail=reason))
             await uow.commit()
-        self._metrics.actions.labels(self._metrics.instance_id, "unmute").inc()
+        self._metrics.users_unmuted()
         log.info("user_unmuted", chat_id=chat_id, user_id=user_id, reason=reason)
         await self.clear_prompt(chat_id, user_id)
         return True
@@ -123,7 +123,7 @@ class MuteService:
                 await uow.commit()
             await self.clear_prompt(chat_id, r.user_id)
             lifted += 1
-        self._metrics.actions.labels(self._metrics.instance_id, "unmute").inc(lifted)
+        self._metrics.users_unmuted(lifted)
         log.info("mutes_lifted", chat_id=chat_id, count=lifted, reason=reason)
         return lifted
 

@@ -80,7 +80,7 @@ class VerificationService:
                 log.warning("unmute_failed", chat_id=chat_id, error=err.description)
                 return ButtonResult(ButtonOutcome.UNKNOWN)
             return ButtonResult(ButtonOutcome.VERIFIED)
-        self._metrics.count_verification("button_missing")
+        self._metrics.membership_decided("button_missing")
         if membership.missing:
             missing = tuple(c for c in group.channels if c.channel_id in membership.missing)
             return ButtonResult(ButtonOutcome.STILL_MISSING, missing)
@@ -116,7 +116,7 @@ class VerificationService:
         return unmuted
 
     async def _verified(self, chat_id: int, user_id: int, how: str) -> None:
-        self._metrics.count_verification("verified")
+        self._metrics.membership_decided("verified")
         async with self._uow() as uow:
             await uow.audit.add(AuditEntry(AuditKind.VERIFY, chat_id, user_id, detail=how))
             await uow.commit()
