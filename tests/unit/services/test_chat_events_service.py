@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from structlog.testing import capture_logs
+
 from gmbot.domain.models import AuditKind
 from gmbot.domain.telegram import ChatType, MemberInfo, MemberStatus
 from gmbot.services.events import MemberChange
@@ -44,8 +46,12 @@ def bot_with(*rights: str) -> MemberInfo:
 async def test_bot_removed_disables_protection(env: Env) -> None:
     await env.protect()
     await env.warm()
-    for status in (MemberStatus.LEFT, MemberStatus.KICKED):
-        await env.chat_events.bot_status_changed(bot_change(MemberInfo(BOT_ID, status)))
+    with capture_logs() as logs:
+        for status in (MemberStatus.LEFT, MemberStatus.KICKED):
+            await env.chat_events.bot_status_changed(bot_change(MemberInfo(BOT_ID, status)))
+    assert logs == 2 * [
+        {"event": "protection_disabled_bot_removed", "log_level": "info", "chat_id": CHAT}
+    ]
     group = await env.group()
     assert group is not None
     assert not group.enabled
@@ -66,8 +72,11 @@ async def test_bot_demoted_records_rights_and_tells_owners_who_started_the_bot(e
     await env.start_bot(OWNER)  # ADMIN never started the bot
     await env.warm()
 
-    await env.chat_events.bot_status_changed(bot_change(bot_with("can_delete_messages")))
+    with capture_logs() as logs:
+        await env.chat_events.bot_status_changed(bot_change(bot_with("can_delete_messages")))
 
+    lost = {"event": "bot_rights_lost", "log_level": "warning", "chat_id": CHAT}
+    assert {**lost, "missing": ("can_restrict_members",)} in logs
     group = await env.group()
     assert group is not None
     assert group.missing_rights == ("can_restrict_members",)
@@ -135,7 +144,12 @@ async def test_channel_admin_lost_marks_every_linking_group(env: Env) -> None:
     await env.warm(OTHER_CHAT)
 
     change = bot_change(MemberInfo(BOT_ID, MemberStatus.LEFT), CH_A, ChatType.CHANNEL)
-    await env.chat_events.bot_status_changed(change)
+    with capture_logs() as logs:
+        await env.chat_events.bot_status_changed(change)
+
+    [lost] = [e for e in logs if e["event"] == "bot_channel_admin_lost"]
+    assert (lost["log_level"], lost["channel_id"]) == ("warning", CH_A)
+    assert sorted(lost["groups"]) == sorted([CHAT, OTHER_CHAT])
 
     for chat in (CHAT, OTHER_CHAT):
         group = await env.group(chat)
@@ -249,7 +263,11 @@ async def test_migration_moves_the_group_and_invalidates_both_ids(env: Env) -> N
     await env.warm(old)
     await env.directory.reload(new)  # cached as "not protected"
 
-    await env.chat_events.migrated(old, new)
+    with capture_logs() as logs:
+        await env.chat_events.migrated(old, new)
+
+    migrated = {"event": "group_migrated", "log_level": "info", "old_chat_id": old}
+    assert logs == [{**migrated, "new_chat_id": new, "moved": True}]
 
     assert await env.group(old) is None
     group = await env.group(new)

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from structlog.testing import capture_logs
 
 from gmbot.domain.models import AuditKind, GateAction, GroupSettings
 from gmbot.domain.ports import DueDeletion
@@ -184,8 +185,10 @@ async def test_non_member_is_removed_muted_and_prompted(env: Env) -> None:
     await env.protect()
     msg = message(env, thread_id=None)
 
-    assert await env.gate.on_message(msg) is Verdict.REMOVED
+    with capture_logs() as logs:
+        assert await env.gate.on_message(msg) is Verdict.REMOVED
 
+    assert {"event": "user_muted", "log_level": "info", "chat_id": CHAT, "user_id": USER} in logs
     assert not exists(env, msg)
     assert env.telegram.is_muted(CHAT, USER)
     restrict = env.telegram.calls_of("restrict")[0].args
@@ -306,8 +309,18 @@ async def test_fail_open_lets_the_message_through_and_tells_the_group(env: Env) 
     env.telegram.fail("get_member", TelegramUnavailable("timeout"))
     msg = message(env)
 
-    assert await env.gate.on_message(msg) is Verdict.FAIL_OPEN
+    with capture_logs() as logs:
+        assert await env.gate.on_message(msg) is Verdict.FAIL_OPEN
 
+    assert [e for e in logs if e["log_level"] == "warning"] == [
+        {
+            "event": "membership_unknown",
+            "log_level": "warning",
+            "channel_id": CH_A,
+            "error": "timeout",
+        },
+        {"event": "gate_fail_open", "log_level": "warning", "chat_id": CHAT, "user_id": USER},
+    ]
     assert exists(env, msg)
     assert env.telegram.count("restrict") == 0
     assert env.counter("bot_fail_open_total") == 1
@@ -344,7 +357,11 @@ async def test_inaccessible_channel_is_marked_and_owners_told_once_an_hour(env: 
     await env.start_bot(OWNER)
     env.telegram.remove_member(CH_A, env.telegram.bot.id)  # the bot lost channel admin
 
-    assert await env.gate.on_message(message(env)) is Verdict.FAIL_OPEN
+    with capture_logs() as logs:
+        assert await env.gate.on_message(message(env)) is Verdict.FAIL_OPEN
+
+    expected = {"event": "channel_membership_inaccessible", "log_level": "warning"}
+    assert {**expected, "channel_id": CH_A} in logs
 
     group = await env.group()
     assert group is not None
@@ -410,6 +427,23 @@ async def test_missing_restrict_right_is_recorded_and_owners_told(env: Env) -> N
     assert len([e for e in await env.audit() if e.kind is AuditKind.RIGHTS_LOST]) == 1
 
 
+async def test_failed_delete_is_logged_and_the_user_still_muted(env: Env) -> None:
+    await env.protect()
+    env.telegram.fail("delete_message", TelegramUnavailable("down"))
+    msg = message(env)
+    with capture_logs() as logs:
+        assert await env.gate.on_message(msg) is Verdict.REMOVED
+    assert {
+        "event": "delete_failed",
+        "log_level": "warning",
+        "chat_id": CHAT,
+        "error": "down",
+    } in logs
+    assert exists(env, msg)
+    assert env.telegram.is_muted(CHAT, USER)
+    assert env.counter("bot_gate_actions_total", action="delete") == 0
+
+
 async def test_missing_delete_right_is_recorded(env: Env) -> None:
     env.telegram.supergroup(CHAT, bot_rights=frozenset({"can_restrict_members"}))
     await env.protect()
@@ -429,8 +463,10 @@ async def test_without_cache_non_member_is_removed_and_muted_without_prompt(env:
     env.gate_cache.unavailable = True
     msg = message(env)
 
-    assert await env.gate.on_message(msg) is Verdict.REMOVED
+    with capture_logs() as logs:
+        assert await env.gate.on_message(msg) is Verdict.REMOVED
 
+    assert {"event": "gate_cache_unavailable", "log_level": "warning", "chat_id": CHAT} in logs
     assert not exists(env, msg)
     assert env.telegram.is_muted(CHAT, USER)
     assert await env.restriction(CHAT, USER) is not None
@@ -487,7 +523,10 @@ async def test_admin_passes_when_the_admin_list_is_unavailable(env: Env) -> None
     await env.protect()
     env.telegram.fail("get_admins", TelegramUnavailable("down"))
     msg = message(env, ADMIN)
-    assert await env.gate.on_message(msg) is Verdict.PASSED
+    with capture_logs() as logs:
+        assert await env.gate.on_message(msg) is Verdict.PASSED
+    expected = {"event": "admin_list_unavailable", "log_level": "warning", "chat_id": CHAT}
+    assert {**expected, "error": "down"} in logs
     assert exists(env, msg)
     assert env.telegram.calls_of("get_member")[0].args == {"chat_id": CHAT, "user_id": ADMIN}
 

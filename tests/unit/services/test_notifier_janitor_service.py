@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from structlog.testing import capture_logs
+
 from gmbot.domain.ports import DueDeletion
 from gmbot.domain.telegram import BotBlocked, RetryLater, TelegramUnavailable
 from gmbot.services.gate import Verdict
@@ -23,7 +25,10 @@ async def test_owners_who_started_the_bot_get_the_notice(env: Env) -> None:
     await env.protect(owners=[OWNER, ADMIN, USER])
     await env.start_bot(OWNER)
     await env.start_bot(USER)
-    assert await notify(env) == 2
+    with capture_logs() as logs:
+        assert await notify(env) == 2
+    notified = {"event": "admins_notified", "log_level": "info", "chat_id": CHAT}
+    assert logs == [{**notified, "topic": "t", "owners": 2}]
     assert sorted(m.chat_id for m in env.telegram.sent()) == sorted([USER, OWNER])
     assert {m.text for m in env.telegram.sent()} == {"notice t"}
 
@@ -67,7 +72,10 @@ async def test_other_send_errors_do_not_mark_blocked(env: Env) -> None:
     await env.protect(owners=[OWNER])
     await env.start_bot(OWNER)
     env.telegram.fail("send_message", TelegramUnavailable("down"))
-    assert await notify(env, "a") == 0
+    with capture_logs() as logs:
+        assert await notify(env, "a") == 0
+    failed = {"event": "owner_notify_failed", "log_level": "warning", "owner_id": OWNER}
+    assert logs[0] == {**failed, "error": "down"}
     async with env.uow() as uow:
         assert await uow.users.reachable([OWNER]) == [OWNER]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from structlog.testing import capture_logs
 
 from gmbot.domain.models import AuditKind
 from gmbot.domain.telegram import (
@@ -163,9 +164,12 @@ async def test_refused_protect_does_not_touch_the_cache(env: Env) -> None:
 
 async def test_success_stores_channels_owner_and_audit(env: Env) -> None:
     await env.warm()  # "not protected" and the admin list are cached
-    result = await protect(env, "@chan_a", "t.me/chan_a", str(CH_B))
+    with capture_logs() as logs:
+        result = await protect(env, "@chan_a", "t.me/chan_a", str(CH_B))
 
     assert result.ok
+    protected = {"event": "group_protected", "log_level": "info", "chat_id": CHAT}
+    assert logs == [{**protected, "channels": [CH_A, CH_B]}]
     assert result.linked == (channel_a(), channel_b())
     group = await env.group()
     assert group is not None
@@ -217,8 +221,11 @@ async def test_channel_with_a_known_link_or_username_gets_no_new_link(env: Env) 
 async def test_invite_link_failure_still_protects(env: Env) -> None:
     env.telegram.channel(PRIVATE_CH, "Secret")
     env.telegram.fail("create_invite_link", TelegramUnavailable("down"))
-    result = await protect(env, str(PRIVATE_CH))
+    with capture_logs() as logs:
+        result = await protect(env, str(PRIVATE_CH))
     assert result.ok
+    failed = {"event": "invite_link_failed", "log_level": "warning", "channel_id": PRIVATE_CH}
+    assert {**failed, "error": "down"} in logs
     assert result.linked[0].invite_link is None
 
 
@@ -255,7 +262,10 @@ async def test_channel_membership_unavailable_is_refused(env: Env) -> None:
 async def test_unprotect_one_channel(env: Env) -> None:
     await env.protect(channels=[channel_a(), channel_b()])
     await env.warm()
-    result = await env.protection.unprotect(CHAT, ME, ["@CHAN_A"])
+    with capture_logs() as logs:
+        result = await env.protection.unprotect(CHAT, ME, ["@CHAN_A"])
+    unprotected = {"event": "group_unprotected", "log_level": "info", "chat_id": CHAT}
+    assert logs == [{**unprotected, "removed": 1}]
     assert (result.removed, result.was_protected, result.unknown_refs) == (1, True, ())
     assert result.still_linked == (channel_b(),)
     group = await env.group()

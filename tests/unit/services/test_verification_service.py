@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from structlog.testing import capture_logs
+
 from gmbot.domain.models import AuditKind, GateAction, GroupSettings, LinkedChannel
 from gmbot.domain.telegram import MUTED, MemberStatus, TelegramUnavailable
 from gmbot.services import texts
@@ -74,9 +76,12 @@ async def test_verified_lifts_the_mute_with_the_chat_defaults(env: Env) -> None:
     join(env, USER, CH_A)
     env.telegram.calls.clear()
 
-    result = await env.verification.joined_button(CHAT, USER, USER, prompt)
+    with capture_logs() as logs:
+        result = await env.verification.joined_button(CHAT, USER, USER, prompt)
 
     assert result.outcome is ButtonOutcome.VERIFIED
+    unmuted = {"event": "user_unmuted", "log_level": "info", "chat_id": CHAT, "user_id": USER}
+    assert logs == [{**unmuted, "reason": "button"}]
     [lift] = env.telegram.calls_of("restrict")
     assert lift.args["permissions"] == DEFAULT_GROUP_PERMISSIONS
     assert not all(lift.args["permissions"].values())  # the defaults, not everything
@@ -130,8 +135,12 @@ async def test_failed_unmute_answers_unknown_and_can_be_retried(env: Env) -> Non
     prompt = await muted_by_gate(env)
     join(env, USER, CH_A)
     env.telegram.fail("restrict", TelegramUnavailable("down"))
-    result = await env.verification.joined_button(CHAT, USER, USER, prompt)
+    with capture_logs() as logs:
+        result = await env.verification.joined_button(CHAT, USER, USER, prompt)
     assert result.outcome is ButtonOutcome.UNKNOWN
+    assert logs == [
+        {"event": "unmute_failed", "log_level": "warning", "chat_id": CHAT, "error": "down"}
+    ]
     assert await env.restriction(CHAT, USER) is not None  # still ours to lift
     result = await env.verification.joined_button(CHAT, USER, USER, prompt)
     assert result.outcome is ButtonOutcome.VERIFIED
@@ -294,8 +303,12 @@ async def test_unprotect_all_lifts_every_mute_gmbot_holds(env: Env) -> None:
     await env.protect()
     await muted_by_gate(env)
     await muted_by_gate(env, user_id=USER2)
-    result = await env.protection.unprotect(CHAT, Actor(1, "admin"), [])
+    with capture_logs() as logs:
+        result = await env.protection.unprotect(CHAT, Actor(1, "admin"), [])
     assert result.unmuted == 2
+    lifted = {"event": "mutes_lifted", "log_level": "info", "chat_id": CHAT, "count": 2}
+    assert {**lifted, "reason": "unprotected"} in logs
+    assert env.counter("bot_gate_actions_total", action="unmute") == 2
     assert not env.telegram.is_muted(CHAT, USER)
     assert not env.telegram.is_muted(CHAT, USER2)
     assert await env.restriction(CHAT, USER) is None
