@@ -30,15 +30,13 @@ from gmbot.services.notifier import AdminNotifier
 from gmbot.services.private import PrivateService
 from gmbot.services.protection import ProtectionService
 from gmbot.services.verification import VerificationService
-from tests.fakes.ports import (
-    FakeClock,
-    FakeTelegramGateway,
-    InMemoryGateCache,
-    InMemoryMembershipCache,
-    InMemoryPromptStore,
-    InMemoryThrottle,
-)
+from tests.fakes.clock import FakeClock
+from tests.fakes.gate_cache import InMemoryGateCache
+from tests.fakes.membership_cache import InMemoryMembershipCache
+from tests.fakes.prompt_store import InMemoryPromptStore
 from tests.fakes.repositories import InMemoryUnitOfWork, InMemoryUnitOfWorkFactory
+from tests.fakes.telegram_gateway import FakeTelegramGateway
+from tests.fakes.throttle import InMemoryThrottle
 
 CHAT = -1001000000001
 OTHER_CHAT = -1001000000002

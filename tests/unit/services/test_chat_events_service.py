@@ -8,7 +8,7 @@ from gmbot.domain.models import AuditKind
 from gmbot.domain.telegram import ChatType, MemberInfo, MemberStatus
 from gmbot.services.events import MemberChange
 from gmbot.services.gate import Verdict
-from tests.fakes.ports import ALL_ADMIN_RIGHTS, BOT_ID
+from tests.fakes.telegram_gateway import ALL_ADMIN_RIGHTS, BOT_ID
 from tests.unit.services.support import (
     ADMIN,
     CH_A,

@@ -18,7 +18,7 @@ from gmbot.domain.telegram import (
     RetryLater,
     TelegramUnavailable,
 )
-from tests.fakes.ports import DEFAULT_GROUP_PERMISSIONS, FakeTelegramGateway
+from tests.fakes.telegram_gateway import DEFAULT_GROUP_PERMISSIONS, FakeTelegramGateway
 
 GROUP, CHANNEL, USER = -100, -200, 42
 

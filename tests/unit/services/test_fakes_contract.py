@@ -28,13 +28,11 @@ from gmbot.domain.ports import (
     PromptStore,
     Throttle,
 )
-from tests.fakes.ports import (
-    FakeClock,
-    InMemoryGateCache,
-    InMemoryMembershipCache,
-    InMemoryPromptStore,
-    InMemoryThrottle,
-)
+from tests.fakes.clock import FakeClock
+from tests.fakes.gate_cache import InMemoryGateCache
+from tests.fakes.membership_cache import InMemoryMembershipCache
+from tests.fakes.prompt_store import InMemoryPromptStore
+from tests.fakes.throttle import InMemoryThrottle
 
 CHAT, USER, ADMIN, OTHER = -1001, 42, 7, 99
 CH_A, CH_B, CH_C = -1002000000001, -1002000000002, -1002000000003

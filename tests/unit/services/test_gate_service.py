@@ -20,7 +20,7 @@ from gmbot.domain.telegram import (
 from gmbot.services import texts
 from gmbot.services.events import IncomingMessage
 from gmbot.services.gate import Verdict
-from tests.fakes.ports import SentMessage
+from tests.fakes.telegram_gateway import SentMessage
 from tests.unit.services.support import (
     ADMIN,
     CH_A,

@@ -15,7 +15,7 @@ from gmbot.domain.telegram import (
 )
 from gmbot.services.events import Actor
 from gmbot.services.protection import ChannelProblem, GroupProblem, Problem, ProtectResult
-from tests.fakes.ports import ALL_ADMIN_RIGHTS
+from tests.fakes.telegram_gateway import ALL_ADMIN_RIGHTS
 from tests.unit.services.support import (
     CH_A,
     CH_B,

@@ -10,7 +10,7 @@ from gmbot.services import texts
 from gmbot.services.events import Actor
 from gmbot.services.gate import Verdict
 from gmbot.services.verification import ButtonOutcome
-from tests.fakes.ports import DEFAULT_GROUP_PERMISSIONS
+from tests.fakes.telegram_gateway import DEFAULT_GROUP_PERMISSIONS
 from tests.unit.services.support import (
     CH_A,
     CH_B,
