@@ -4,15 +4,36 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-integration test-scale lint format migrate check demo emulator bench clean
+.PHONY: install lock run test test-integration test-scale lint format migrate check demo emulator bench clean
 
-$(STAMP): pyproject.toml
+# The locks pin every package, the build backend included, by version and hash: two machines
+# get the same environment. The package itself goes in last, editable, without dependencies
+# and built with the locked setuptools (no build isolation, which would fetch an unpinned one).
+DEV_LOCK     := requirements/dev.txt
+RUNTIME_LOCK := requirements/runtime.txt
+
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# `make lock` moves every pin to the newest release pyproject.toml allows;
+# `make lock UPGRADE=` re-resolves after editing pyproject.toml and keeps the other pins;
+# `make lock UPGRADE="--upgrade-package aiogram"` moves one package. uv is needed only here.
+UV_VERSION ?= 0.13.9
+LOCK_VENV  := build/lock-tools
+UPGRADE    ?= --upgrade
+UV_COMPILE  = $(LOCK_VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock" $(UPGRADE)
+
+lock: ## re-resolve the hash-checked locks in requirements/ (see README, Development)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet 'uv==$(UV_VERSION)'
+	$(UV_COMPILE) pyproject.toml requirements/build.in -o $(RUNTIME_LOCK)
+	$(UV_COMPILE) pyproject.toml requirements/build.in --extra dev -o $(DEV_LOCK)
 
 run: install ## run the bot (BOT_TOKEN in .env; SQLite and embedded Redis by default)
 	$(BIN)/gmbot run

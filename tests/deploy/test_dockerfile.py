@@ -67,6 +67,27 @@ def test_builder_installs_the_package_non_editable() -> None:
     assert "--editable" not in runs
 
 
+def test_builder_installs_exactly_the_runtime_lock_first() -> None:
+    builder = _stages()[0]
+    copies = [a for w, a in builder if w == "COPY"]
+    runs = [a for w, a in builder if w == "RUN"]
+    installs = [cmd.strip() for run in runs for cmd in run.split("&&") if "pip install" in cmd]
+    locked = [i for i in installs if "-r requirements/runtime.txt" in i]
+    assert locked, installs
+    assert all("--require-hashes" in i for i in locked), locked
+    # Every other install adds only the package itself: no dependency, no build backend
+    # fetched outside the lock.
+    for install in installs:
+        if install not in locked:
+            assert "--no-deps" in install, install
+            assert "--no-build-isolation" in install, install
+    # The lock is installed before the sources go in, so a source change keeps that layer.
+    assert any("requirements/runtime.txt" in c for c in copies), copies
+    lock_run = next(i for i, (w, a) in enumerate(builder) if w == "RUN" and "runtime.txt" in a)
+    src_copy = next(i for i, (w, a) in enumerate(builder) if w == "COPY" and a.startswith("src"))
+    assert lock_run < src_copy, builder
+
+
 def test_runs_as_a_non_root_user() -> None:
     users = [a for w, a in _stages()[-1] if w == "USER"]
     assert users, "the runtime stage needs a USER"
@@ -110,5 +131,5 @@ def test_dockerignore_keeps_local_state_out() -> None:
         assert needed in patterns, needed
     assert any("__pycache__" in p for p in patterns)
     # What the build copies must not be ignored.
-    for used in ("src", "pyproject.toml", "README.md"):
+    for used in ("src", "pyproject.toml", "README.md", "requirements", "requirements/runtime.txt"):
         assert used not in patterns
