@@ -85,17 +85,16 @@ async def measure_steps(
     from gmbot.config import load_settings
     from gmbot.container import build_container
     from gmbot.logging import configure_logging
-    from gmbot.runtime import Runtime
+    from gmbot.runtime import WEBHOOK_HANDLER, start
     from gmbot.telegram import budget
 
     settings = load_settings(**overrides)
     configure_logging(settings.log_level, settings.effective_log_format, settings.instance_id)
-    runtime = Runtime(settings, build_container(settings))
-    await runtime.start()
+    runtime = await start(settings, build_container(settings))
     plain = Redis.from_url(settings.redis_url or "")
     try:
-        runtime.web_app()
-        handler = runtime.webhook_handler
+        app, _probes = runtime.web_app()
+        handler = app[WEBHOOK_HANDLER]
         dp, bot, guard = runtime.dispatcher, runtime.bot, runtime.guard
         services = runtime.services
         assert handler is not None

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from gmbot.config import ConfigError, Settings, load_settings, require_token
+
+if TYPE_CHECKING:
+    from gmbot.container import Application
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,25 +96,26 @@ async def _serve(settings: Settings) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    from gmbot.db.engine import create_engine
+    from gmbot.container import build_container
     from gmbot.db.migrate import upgrade
+    from gmbot.runtime import resolve
 
-    engine = create_engine(
-        settings.database_url, pool_size=1, max_overflow=0, application_name="gmbot:migrate"
-    )
+    container = build_container(settings, command="migrate")
     try:
-        await upgrade(engine)
+        await upgrade(await resolve(container.gateways.engine))
     finally:
-        await engine.dispose()
+        await _shutdown(container)
     print(f"database at {_safe_url(settings.database_url)} is at the latest revision")
     return 0
 
 
 async def _check(settings: Settings) -> int:
-    from gmbot.cache.redis_client import create_redis
-    from gmbot.db.engine import create_engine
-    from gmbot.telegram.probe import probe_bot_api
+    from gmbot.container import build_container
+    from gmbot.runtime import resolve
+    from gmbot.telegram.probe import describe_bot_api
 
+    container = build_container(settings, command="check")
+    gateways = container.gateways
     ok = True
 
     async def step(name: str, fn: Callable[[], Awaitable[str]]) -> None:
@@ -128,65 +134,58 @@ async def _check(settings: Settings) -> int:
     async def database() -> str:
         from sqlalchemy import text
 
-        engine = create_engine(
-            settings.database_url, pool_size=1, max_overflow=0, application_name="gmbot:check"
-        )
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        finally:
-            await engine.dispose()
+        engine = await resolve(gateways.engine)
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
         return _safe_url(settings.database_url)
 
     async def redis() -> str:
-        client, embedded = create_redis(settings.redis_url, max_connections=2)
-        try:
-            await client.ping()
-        finally:
-            await client.aclose()
-        return "embedded stand-in (single instance only)" if embedded else "reachable"
+        client = await resolve(gateways.redis)
+        await client.ping()
+        # Without REDIS_URL the client is an in-process stand-in (create_redis).
+        return "embedded stand-in (single instance only)" if not settings.redis_url else "reachable"
 
     async def bot_api() -> str:
         require_token(settings)
-        return await probe_bot_api(settings.telegram_api_url, settings.token)
+        return await describe_bot_api(await resolve(gateways.bot), settings.telegram_api_url)
 
-    await step("database", database)
-    await step("redis", redis)
-    await step("bot api", bot_api)
+    try:
+        await step("database", database)
+        await step("redis", redis)
+        await step("bot api", bot_api)
+    finally:
+        await _shutdown(container)
     return 0 if ok else 1
 
 
 async def _webhook_admin(settings: Settings, register: bool) -> int:
     """Deploy steps. They keep the instances' shared record of what is registered
     (in Redis) true, so a later start neither skips nor repeats a registration."""
-    from gmbot.bot.dispatcher import ALLOWED_UPDATES
-    from gmbot.cache.redis_client import create_redis
-    from gmbot.delivery.webhook_setup import WebhookRegistrar, webhook_config
-    from gmbot.telegram.probe import bot_for
+    from gmbot.container import build_container
+    from gmbot.runtime import resolve
 
     if register and (not settings.webhook_url or not settings.secret):
         raise ConfigError("set-webhook needs WEBHOOK_URL and WEBHOOK_SECRET")
-    bot = bot_for(settings.telegram_api_url, settings.token)
-    redis, _embedded = create_redis(settings.redis_url, max_connections=2)
-    config = webhook_config(
-        settings.webhook_target if settings.webhook_url else "",
-        settings.secret or "",
-        ALLOWED_UPDATES,
-        settings.webhook_max_connections,
-    )
-    registrar = WebhookRegistrar(bot, redis, config, namespace=settings.redis_namespace)
+    container = build_container(settings, command="set-webhook" if register else "delete-webhook")
     try:
+        registrar = await resolve(container.delivery.registrar)
         if register:
             await registrar.ensure(force=True)
             print(f"webhook set to {settings.webhook_target} (pending updates kept)")
         else:
+            bot = await resolve(container.gateways.bot)
             await bot.delete_webhook(drop_pending_updates=False)
             await registrar.forget()
             print("webhook deleted (pending updates kept)")
     finally:
-        await bot.session.close()
-        await redis.aclose()
+        await _shutdown(container)
     return 0
+
+
+async def _shutdown(container: Application) -> None:
+    closing = container.shutdown_resources()
+    if inspect.isawaitable(closing):  # only once an async resource was opened
+        await closing
 
 
 def _safe_url(url: str) -> str:

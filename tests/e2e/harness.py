@@ -27,7 +27,7 @@ from dependency_injector import providers
 
 from gmbot.config import Settings, load_settings
 from gmbot.container import build_container
-from gmbot.runtime import Runtime
+from gmbot.runtime import Runtime, start
 from tests.fakes.telegram import FakeSession, TelegramWorld, member_dict
 
 GROUP = -1001000000001
@@ -292,9 +292,8 @@ async def start_harness(settings: Settings, world: TelegramWorld | None = None) 
     bot = Bot(settings.token, session=session)
     server = fakeredis.FakeServer()
     redis = fakeredis.FakeAsyncRedis(server=server)
-    container.bot.override(providers.Object(bot))
-    container.redis.override(providers.Object(redis))
-    runtime = Runtime(settings, container)
-    await runtime.start()
+    container.gateways.bot.override(providers.Object(bot))
+    container.gateways.redis.override(providers.Object(redis))
+    runtime = await start(settings, container)
     session.clear()
     return Harness(runtime, session, redis, server)

@@ -1,12 +1,16 @@
-"""Every service built from in-memory fakes of every port, wired as container.py does,
-and helpers to arrange and read scenarios."""
+"""The services' unit-test environment: the application's own container, its
+Gateways overridden with in-memory fakes; and helpers to arrange and read scenarios."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dependency_injector import providers
+
+from gmbot.config import Settings, load_settings
+from gmbot.container import build_container
 from gmbot.domain.models import (
     AuditEntry,
     AuditKind,
@@ -21,7 +25,7 @@ from gmbot.services.admin_check import AdminCheck
 from gmbot.services.chat_events import ChatEventsService
 from gmbot.services.directory import GroupDirectory
 from gmbot.services.events import IncomingMessage
-from gmbot.services.gate import GatePolicy, GateService
+from gmbot.services.gate import GateService
 from gmbot.services.group_admin import GroupAdminService
 from gmbot.services.janitor import PromptJanitor
 from gmbot.services.membership import MembershipChecker
@@ -31,11 +35,12 @@ from gmbot.services.private import PrivateService
 from gmbot.services.protection import ProtectionService
 from gmbot.services.verification import VerificationService
 from tests.fakes.clock import FakeClock
+from tests.fakes.counting_uow import CountingUnitOfWorkFactory
 from tests.fakes.gate_cache import InMemoryGateCache
+from tests.fakes.gateways import FakeGateways
 from tests.fakes.membership_cache import InMemoryMembershipCache
 from tests.fakes.prompt_store import InMemoryPromptStore
-from tests.fakes.repositories import InMemoryUnitOfWork, InMemoryUnitOfWorkFactory
-from tests.fakes.telegram_gateway import FakeTelegramGateway
+from tests.fakes.telegram_gateway import BOT_ID, FakeTelegramGateway
 from tests.fakes.throttle import InMemoryThrottle
 
 CHAT = -1001000000001
@@ -46,21 +51,9 @@ LINKED = -1002000000009  # the group's discussion channel
 USER, USER2, OWNER, ADMIN = 42, 43, 7, 8
 INVITE_B = "https://t.me/+secretB"
 
-# Settings defaults (gmbot.config.Settings).
+# The unit tests' settings (Settings' defaults, set here so no environment changes them).
 GROUP_TTL, ADMIN_TTL, RECHECK = 3600, 600, 5.0
 VERIFY_TTL, NEGATIVE_TTL = 600, 30
-
-
-class CountingUnitOfWorkFactory(InMemoryUnitOfWorkFactory):
-    """Counts the units of work opened, so a test can assert "no database access"."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.opened = 0
-
-    def __call__(self) -> InMemoryUnitOfWork:
-        self.opened += 1
-        return super().__call__()
 
 
 @dataclass
@@ -179,77 +172,54 @@ def message(
     )
 
 
-def build_env(*, fail_open: bool = True, latency: float = 0.0) -> Env:
-    clock = FakeClock()
-    metrics = Metrics("test")
-    uow = CountingUnitOfWorkFactory()
-    telegram = FakeTelegramGateway(latency=latency)
-    members = InMemoryMembershipCache(clock, ttl=VERIFY_TTL, negative_ttl=NEGATIVE_TTL)
-    gate_cache = InMemoryGateCache(members, clock)
-    throttle = InMemoryThrottle(clock)
-    prompts = InMemoryPromptStore(clock)
-    bot_id: Callable[[], int] = lambda: telegram.bot.id  # noqa: E731
-    operators: set[int] = set()
-
-    directory = GroupDirectory(
-        uow, gate_cache, telegram, metrics, group_ttl=GROUP_TTL, admin_ttl=ADMIN_TTL
-    )
-    # Shorter polling than production so waiting callers do not slow the suite.
-    checker = MembershipChecker(
-        telegram, members, throttle, metrics, wait_seconds=0.15, poll_interval=0.002
-    )
-    notifier = AdminNotifier(uow, telegram, throttle)
-    muter = MuteService(uow, telegram, prompts, metrics, clock.utc)
-    gate = GateService(
-        gate_cache,
-        directory,
-        checker,
-        muter,
-        prompts,
-        notifier,
-        telegram,
-        uow,
-        metrics,
-        GatePolicy(fail_open=fail_open),
-        clock=clock,
-    )
-    protection = ProtectionService(uow, telegram, directory, muter, bot_id, clock.utc)
-    group_admin = GroupAdminService(uow, telegram, directory, protection, bot_id, clock.utc)
-    verification = VerificationService(
-        uow,
-        directory,
-        checker,
-        members,
-        muter,
-        throttle,
-        metrics,
+def unit_settings(*, fail_open: bool = True) -> Settings:
+    return load_settings(
+        _env_file=None,
+        bot_token=f"{BOT_ID}:UNIT",
+        instance_id="test",
+        fail_mode="open" if fail_open else "closed",
+        group_cache_ttl=GROUP_TTL,
+        admin_cache_ttl=ADMIN_TTL,
         recheck_interval=RECHECK,
+        verify_cache_ttl=VERIFY_TTL,
+        negative_cache_ttl=NEGATIVE_TTL,
+        owner_ids="",
     )
-    chat_events = ChatEventsService(uow, directory, verification, notifier)
-    private = PrivateService(uow, clock.utc)
-    admin_check = AdminCheck(telegram, operators)
-    janitor = PromptJanitor(prompts, telegram, clock=clock)
+
+
+def build_env(*, fail_open: bool = True, latency: float = 0.0) -> Env:
+    settings = unit_settings(fail_open=fail_open)
+    container = build_container(settings)
+    fakes = FakeGateways(settings=settings)
+    fakes.telegram.add_kwargs(latency=latency)
+    container.gateways.override(fakes)
+    services = container.services
+    # A set the test adds operators to after the build (OWNER_IDS is fixed in production).
+    operators: set[int] = set()
+    services.operators.override(providers.Object(operators))
+    # Shorter polling than production so waiting callers do not slow the suite.
+    services.checker.add_kwargs(wait_seconds=0.15, poll_interval=0.002)
     return Env(
-        clock=clock,
-        uow=uow,
-        telegram=telegram,
-        members=members,
-        gate_cache=gate_cache,
-        throttle=throttle,
-        prompts=prompts,
-        metrics=metrics,
-        directory=directory,
-        checker=checker,
-        notifier=notifier,
-        muter=muter,
-        gate=gate,
-        protection=protection,
-        group_admin=group_admin,
-        verification=verification,
-        chat_events=chat_events,
-        private=private,
-        admin_check=admin_check,
-        janitor=janitor,
+        clock=fakes.wall_seconds(),
+        uow=fakes.uow(),
+        telegram=fakes.telegram(),
+        members=fakes.membership_cache(),
+        gate_cache=fakes.gate_cache(),
+        throttle=fakes.throttle(),
+        prompts=fakes.prompts(),
+        metrics=container.metrics(),
+        directory=services.directory(),
+        checker=services.checker(),
+        notifier=services.notifier(),
+        muter=services.muter(),
+        gate=services.gate(),
+        protection=services.protection(),
+        group_admin=services.group_admin(),
+        verification=services.verification(),
+        chat_events=services.chat_events(),
+        private=services.private(),
+        admin_check=services.admin_check(),
+        janitor=services.janitor(),
         operators=operators,
     )
 

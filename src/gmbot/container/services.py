@@ -1,0 +1,123 @@
+"""The service layer, wired to the ports the Gateways container provides."""
+
+from __future__ import annotations
+
+from operator import attrgetter
+
+from dependency_injector import containers, providers
+
+from gmbot.bot.services import Services
+from gmbot.config import FailMode, Settings
+from gmbot.container.resources import bot_id_from
+from gmbot.metrics import Metrics
+from gmbot.services.admin_check import AdminCheck
+from gmbot.services.chat_events import ChatEventsService
+from gmbot.services.directory import GroupDirectory
+from gmbot.services.gate import GatePolicy, GateService
+from gmbot.services.group_admin import GroupAdminService
+from gmbot.services.janitor import PromptJanitor
+from gmbot.services.membership import MembershipChecker
+from gmbot.services.muting import MuteService
+from gmbot.services.notifier import AdminNotifier
+from gmbot.services.private import PrivateService
+from gmbot.services.protection import ProtectionService
+from gmbot.services.verification import VerificationService
+
+
+def gate_policy_from(settings: Settings) -> GatePolicy:
+    return GatePolicy(fail_open=settings.fail_mode is FailMode.OPEN)
+
+
+class ServiceLayer(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+    metrics = providers.Dependency(instance_of=Metrics)
+    gateways = providers.DependenciesContainer()
+
+    bot_id = providers.Callable(bot_id_from, settings)
+    operators = providers.Callable(attrgetter("owner_ids"), settings)
+    gate_policy = providers.Callable(gate_policy_from, settings)
+
+    directory = providers.Singleton(
+        GroupDirectory,
+        gateways.uow,
+        gateways.gate_cache,
+        gateways.telegram,
+        metrics,
+        group_ttl=settings.provided.group_cache_ttl,
+        admin_ttl=settings.provided.admin_cache_ttl,
+    )
+    checker = providers.Singleton(
+        MembershipChecker, gateways.telegram, gateways.membership_cache, gateways.throttle, metrics
+    )
+    notifier = providers.Singleton(
+        AdminNotifier, gateways.uow, gateways.telegram, gateways.throttle
+    )
+    muter = providers.Singleton(
+        MuteService, gateways.uow, gateways.telegram, gateways.prompts, metrics, gateways.clock
+    )
+    gate = providers.Singleton(
+        GateService,
+        gateways.gate_cache,
+        directory,
+        checker,
+        muter,
+        gateways.prompts,
+        notifier,
+        gateways.telegram,
+        gateways.uow,
+        metrics,
+        gate_policy,
+        clock=gateways.wall_seconds,
+    )
+    protection = providers.Singleton(
+        ProtectionService,
+        gateways.uow,
+        gateways.telegram,
+        directory,
+        muter,
+        bot_id.provider,
+        gateways.clock,
+    )
+    group_admin = providers.Singleton(
+        GroupAdminService,
+        gateways.uow,
+        gateways.telegram,
+        directory,
+        protection,
+        bot_id.provider,
+        gateways.clock,
+    )
+    verification = providers.Singleton(
+        VerificationService,
+        gateways.uow,
+        directory,
+        checker,
+        gateways.membership_cache,
+        muter,
+        gateways.throttle,
+        metrics,
+        recheck_interval=settings.provided.recheck_interval,
+    )
+    chat_events = providers.Singleton(
+        ChatEventsService, gateways.uow, directory, verification, notifier
+    )
+    private = providers.Singleton(PrivateService, gateways.uow, gateways.clock)
+    admin_check = providers.Singleton(AdminCheck, gateways.telegram, operators)
+    janitor = providers.Singleton(
+        PromptJanitor, gateways.prompts, gateways.telegram, clock=gateways.wall_seconds
+    )
+
+    # What the handlers receive; resolving it asks the Bot API who the bot is.
+    bundle = providers.Singleton(
+        Services,
+        gate=gate,
+        protection=protection,
+        group_admin=group_admin,
+        verification=verification,
+        chat_events=chat_events,
+        private=private,
+        admin_check=admin_check,
+        telegram=gateways.telegram,
+        metrics=metrics,
+        bot_username=gateways.identity.provided.username,
+    )
