@@ -1,11 +1,14 @@
 """ChatPermissions and administrator rights, with Telegram's implication rules.
 
-Field lists follow the Bot API schema (api.json); tests check them against it.
+Field lists follow the Bot API schema (api.json) and its overlay (data/overlay.json); tests
+check them against both.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from .overlay import added_field_names
 
 PERMISSION_FIELDS: tuple[str, ...] = (
     "can_send_messages",
@@ -52,8 +55,6 @@ ADMIN_RIGHTS: tuple[str, ...] = (
     "can_post_stories",
     "can_edit_stories",
     "can_delete_stories",
-    # Bot API 10.3 field that aiogram 3.31 requires; newer than the bundled api.json.
-    "can_send_welcome_messages",
 )
 CHANNEL_ADMIN_RIGHTS = ("can_post_messages", "can_edit_messages", "can_manage_direct_messages")
 GROUP_ADMIN_RIGHTS = ("can_pin_messages", "can_manage_tags")
@@ -110,7 +111,10 @@ def effective(perms: dict[str, bool], defaults: dict[str, bool], name: str) -> b
 
 
 def admin_right_names(chat_type: str, is_forum: bool) -> tuple[str, ...]:
-    names = ADMIN_RIGHTS
+    # Rights newer than the bundled schema that aiogram requires (data/overlay.json).
+    names = ADMIN_RIGHTS + tuple(
+        name for name in added_field_names("ChatMemberAdministrator") if name.startswith("can_")
+    )
     if chat_type == "channel":
         names += CHANNEL_ADMIN_RIGHTS
     else:

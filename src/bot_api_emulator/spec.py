@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import overlay
 from .errors import (
     CHAT_ID_EMPTY,
     INVALID_USER_ID,
@@ -67,8 +68,12 @@ class Spec:
             }
             self.methods[name.lower()] = fields
             self.names[name.lower()] = name
-        self.types: dict[str, list[dict[str, Any]]] = {
-            name: t.get("fields", []) for name, t in data["types"].items()
+        # Object types with their fields, and what the installed aiogram needs beyond them.
+        self.types: dict[str, list[dict[str, Any]]] = overlay.apply(
+            {name: t.get("fields", []) for name, t in data["types"].items()}
+        )
+        self.subtypes: dict[str, tuple[str, ...]] = {
+            name: tuple(t["subtypes"]) for name, t in data["types"].items() if t.get("subtypes")
         }
 
     @classmethod
