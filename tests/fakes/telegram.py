@@ -26,7 +26,11 @@ from aiogram.types import (
     ChatMemberRestricted,
 )
 
+from bot_api_emulator.permissions import grants_at_least, normalize_permissions
 from tests.fakes.api_spec import violations
+
+# until_date closer than 30 seconds or further than 366 days means "forever" (0).
+_MIN_UNTIL, _MAX_UNTIL = 30, 366 * 86400
 
 DEFAULT_PERMISSIONS = {
     "can_send_messages": True,
@@ -39,6 +43,8 @@ DEFAULT_PERMISSIONS = {
     "can_send_polls": True,
     "can_send_other_messages": True,
     "can_add_web_page_previews": True,
+    "can_react_to_messages": True,
+    "can_edit_tag": False,
     "can_change_info": False,
     "can_invite_users": True,
     "can_pin_messages": False,
@@ -179,6 +185,12 @@ class TelegramWorld:
         member = member_dict(status, user, **extra)
         self.members[(chat_id, user_id)] = member
 
+    def start(self, user_id: int) -> None:
+        """The user starts the bot in private, so it may write to them."""
+        user = self.users[user_id]
+        self.chat(user_id, "private", user["first_name"])
+        self.set_status(user_id, self.bot_id, "member")
+
     def status(self, chat_id: int, user_id: int) -> str:
         return str(self.members.get((chat_id, user_id), {"status": "left"})["status"])
 
@@ -236,6 +248,8 @@ class TelegramWorld:
         chat = self._chat(p["chat_id"])
         user_id = int(p["user_id"])
         bot_status = self.status(chat["id"], self.bot_id)
+        if bot_status == "kicked":
+            raise ApiError(403, f"Forbidden: bot was kicked from the {chat['type']} chat")
         if chat["type"] == "channel" and bot_status not in ("administrator", "creator"):
             raise ApiError(400, "Bad Request: member list is inaccessible")
         if user_id not in self.users:
@@ -246,16 +260,29 @@ class TelegramWorld:
 
     def api_getchatadministrators(self, p: dict[str, Any]) -> Any:
         chat = self._chat(p["chat_id"])
+        bot_status = self.status(chat["id"], self.bot_id)
+        if chat["type"] == "channel" and bot_status not in ("administrator", "creator"):
+            raise ApiError(400, "Bad Request: member list is inaccessible")
+        # Other bots are left out unless asked for (return_bots).
         return [
             m
-            for (cid, _), m in self.members.items()
-            if cid == chat["id"] and m["status"] in ("creator", "administrator")
+            for (cid, uid), m in self.members.items()
+            if cid == chat["id"]
+            and m["status"] in ("creator", "administrator")
+            and (uid == self.bot_id or not m["user"]["is_bot"])
         ]
 
     def api_sendmessage(self, p: dict[str, Any]) -> Any:
+        if int(p["chat_id"]) in self.users and int(p["chat_id"]) not in self.chats:
+            raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
         chat = self._chat(p["chat_id"])
         if chat["type"] == "private" and (chat["id"], self.bot_id) not in self.members:
             raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
+        if chat["type"] != "private":
+            if self.status(chat["id"], self.bot_id) in ("left", "kicked"):
+                raise ApiError(403, f"Forbidden: bot is not a member of the {chat['type']} chat")
+            if chat["type"] == "channel" and not self._bot_right(chat["id"], "can_post_messages"):
+                raise ApiError(400, "Bad Request: need administrator rights in the channel chat")
         extra: dict[str, Any] = {}
         if p.get("reply_markup"):
             markup = p["reply_markup"]
@@ -282,17 +309,35 @@ class TelegramWorld:
         if not self._bot_right(chat["id"], "can_restrict_members"):
             raise ApiError(400, "Bad Request: not enough rights to restrict/unrestrict chat member")
         user_id = int(p["user_id"])
+        if user_id not in self.users:
+            raise ApiError(400, "Bad Request: user not found")
+        if user_id == self.bot_id:
+            raise ApiError(400, "Bad Request: can't restrict self")
         current = self.status(chat["id"], user_id)
-        if current in ("creator", "administrator"):
+        if current == "creator":
+            raise ApiError(400, "Bad Request: can't remove chat owner")
+        if current == "administrator":
             raise ApiError(400, "Bad Request: user is an administrator of the chat")
         perms = p["permissions"]
         perms = json.loads(perms) if isinstance(perms, str) else perms
-        full = {k: bool(perms.get(k, False)) for k in DEFAULT_PERMISSIONS}
-        if full == chat["permissions"]:
-            self.set_status(chat["id"], user_id, "member")
-        else:
-            until = p.get("until_date") or 0
-            self.set_status(chat["id"], user_id, "restricted", **full, until_date=until)
+        independent = str(p.get("use_independent_chat_permissions")).lower() == "true"
+        full = normalize_permissions(perms, independent)
+        present = current in ("member", "restricted") and (
+            current == "member" or self.members[(chat["id"], user_id)]["is_member"]
+        )
+        if grants_at_least(full, chat["permissions"]):
+            # Nothing taken away beyond the chat's defaults: a plain member (or nobody).
+            if present:
+                self.set_status(chat["id"], user_id, "member")
+            else:
+                self.members.pop((chat["id"], user_id), None)
+            return True
+        until = int(p.get("until_date") or 0)
+        if not _MIN_UNTIL <= until - time.time() <= _MAX_UNTIL:
+            until = 0
+        self.set_status(
+            chat["id"], user_id, "restricted", **full, until_date=until, is_member=present
+        )
         return True
 
     def api_answercallbackquery(self, p: dict[str, Any]) -> Any:
@@ -303,6 +348,8 @@ class TelegramWorld:
 
     def api_createchatinvitelink(self, p: dict[str, Any]) -> Any:
         chat = self._chat(p["chat_id"])
+        if not self._bot_right(chat["id"], "can_invite_users"):
+            raise ApiError(400, "Bad Request: not enough rights to manage chat invite links")
         return {
             "invite_link": f"https://t.me/+fake{abs(chat['id'])}",
             "creator": self.users[self.bot_id],

@@ -23,7 +23,8 @@ class MemberStatus(StrEnum):
     KICKED = "kicked"
 
 
-# ChatPermissions fields that a mute switches off.
+# Every ChatPermissions field, in the Bot API's order (tests compare it with api.json): a
+# mute switches all of them off, an unmute restores all of them from the group's defaults.
 PERMISSION_FIELDS: tuple[str, ...] = (
     "can_send_messages",
     "can_send_audios",
@@ -35,11 +36,20 @@ PERMISSION_FIELDS: tuple[str, ...] = (
     "can_send_polls",
     "can_send_other_messages",
     "can_add_web_page_previews",
+    "can_react_to_messages",
+    "can_edit_tag",
     "can_change_info",
     "can_invite_users",
     "can_pin_messages",
     "can_manage_topics",
 )
+# Documented defaults of permissions left out of a ChatPermissions object; any other
+# omitted permission is False.
+OMITTED_PERMISSION_DEFAULTS: dict[str, str] = {
+    "can_react_to_messages": "can_send_messages",
+    "can_edit_tag": "can_pin_messages",
+    "can_manage_topics": "can_pin_messages",
+}
 
 Permissions = dict[str, bool]
 
@@ -54,6 +64,19 @@ USER_CONTENT_TYPES = frozenset(
 )  # fmt: skip
 
 MUTED: Permissions = dict.fromkeys(PERMISSION_FIELDS, False)
+
+
+def complete_permissions(perms: Permissions) -> Permissions:
+    """Every permission with the value Telegram reads from `perms` (use_independent_chat_
+    permissions, so none implies another); fields GMBot does not know are kept as they are."""
+    full = {name: bool(perms[name]) for name in PERMISSION_FIELDS if name in perms}
+    for name in PERMISSION_FIELDS:
+        if name not in full and name not in OMITTED_PERMISSION_DEFAULTS:
+            full[name] = False
+    for name, source in OMITTED_PERMISSION_DEFAULTS.items():
+        full.setdefault(name, full[source])
+    ordered = {name: full[name] for name in PERMISSION_FIELDS}
+    return ordered | {k: bool(v) for k, v in perms.items() if k not in ordered}
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aiogram.types import (
@@ -24,6 +25,7 @@ from gmbot.domain.telegram import (
     MemberInfo,
     MemberStatus,
     Permissions,
+    complete_permissions,
 )
 
 AnyMember = (
@@ -39,7 +41,9 @@ AnyMember = (
 def chat_info(chat: ChatFullInfo) -> ChatInfo:
     perms = None
     if chat.permissions is not None:
-        perms = {k: bool(v) for k, v in chat.permissions.model_dump().items() if v is not None}
+        given = {k: bool(v) for k, v in chat.permissions.model_dump().items() if v is not None}
+        # Complete, so restoring these defaults after a mute gives back every permission.
+        perms = complete_permissions(given)
     return ChatInfo(
         id=chat.id,
         type=ChatType(chat.type),
@@ -59,19 +63,26 @@ def member_info(member: AnyMember) -> MemberInfo:
         rights = frozenset(
             k for k, v in member.model_dump().items() if k.startswith("can_") and v is True
         )
-    until = getattr(member, "until_date", None)
     return MemberInfo(
         user_id=member.user.id,
         status=status,
         is_member=bool(getattr(member, "is_member", False)),
         is_bot=member.user.is_bot,
         rights=rights,
-        until=until,
+        until=_until(getattr(member, "until_date", None)),
     )
 
 
+def _until(value: datetime | None) -> datetime | None:
+    # Telegram sends until_date 0 for "forever"; aiogram reads it as the Unix epoch.
+    if value is None or value.timestamp() == 0:
+        return None
+    return value
+
+
 def permissions(perms: Permissions) -> ChatPermissions:
-    data: dict[str, Any] = dict(perms)
+    # Every field explicitly: nothing is left to Telegram's defaults for omitted ones.
+    data: dict[str, Any] = complete_permissions(perms)
     return ChatPermissions(**data)
 
 
