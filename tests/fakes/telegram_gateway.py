@@ -27,6 +27,7 @@ from gmbot.domain.telegram import (
     MemberStatus,
     NotEnoughRights,
     Permissions,
+    complete_permissions,
 )
 
 BOT_ID = 777000111
@@ -241,6 +242,8 @@ class FakeTelegramGateway(TelegramGateway):
     async def get_member(self, chat_id: int, user_id: int) -> MemberInfo:
         await self._enter("get_member", chat_id=chat_id, user_id=user_id)
         chat = self._chat(chat_id, "getChatMember")
+        if self.status(chat_id, self.bot.id) is MemberStatus.KICKED:
+            raise BotBlocked(f"Forbidden: bot was kicked from the {chat.type} chat")
         if chat.is_channel and not self.members.get((chat_id, self.bot.id), _LEFT).is_admin:
             raise MemberListInaccessible("Bad Request: member list is inaccessible")
         return self.members.get((chat_id, user_id)) or MemberInfo(user_id, MemberStatus.LEFT)
@@ -250,7 +253,11 @@ class FakeTelegramGateway(TelegramGateway):
         chat = self._chat(chat_id, "getChatAdministrators")
         if chat.is_channel and not self.members.get((chat_id, self.bot.id), _LEFT).is_admin:
             raise MemberListInaccessible("Bad Request: member list is inaccessible")
-        return [m for (cid, _), m in self.members.items() if cid == chat_id and m.is_admin]
+        return [
+            m
+            for (cid, uid), m in self.members.items()
+            if cid == chat_id and m.is_admin and (uid == self.bot.id or not m.is_bot)
+        ]
 
     async def send_message(
         self,
@@ -267,7 +274,9 @@ class FakeTelegramGateway(TelegramGateway):
             if chat_id not in self.started:
                 raise BotBlocked("Forbidden: bot can't initiate conversation with a user")
         else:
-            self._chat(chat_id, "sendMessage")
+            chat = self._chat(chat_id, "sendMessage")
+            if self.status(chat_id, self.bot.id) in (MemberStatus.LEFT, MemberStatus.KICKED):
+                raise BotBlocked(f"Forbidden: bot is not a member of the {chat.type} chat")
         message = SentMessage(chat_id, next(self._ids), self.bot.id, text, keyboard, thread_id)
         self.messages[chat_id][message.message_id] = message
         self.outbox.append(message)
@@ -307,11 +316,12 @@ class FakeTelegramGateway(TelegramGateway):
                 "Bad Request: user is an administrator of the chat", "restrictChatMember"
             )
         in_chat = current.is_subscribed
-        full = {k: bool(permissions.get(k, False)) for k in PERMISSION_FIELDS}
+        given = complete_permissions(permissions)  # omitted ones as Telegram reads them
+        full = {k: given[k] for k in PERMISSION_FIELDS}
         defaults = {k: bool((chat.permissions or {}).get(k, False)) for k in PERMISSION_FIELDS}
         self.member_permissions.pop((chat_id, user_id), None)
-        if full == defaults:
-            # Telegram drops a restriction equal to the chat's defaults.
+        if all(full[k] or not defaults[k] for k in PERMISSION_FIELDS):
+            # Telegram drops a restriction that takes away nothing the chat allows.
             if in_chat:
                 self.members[(chat_id, user_id)] = MemberInfo(
                     user_id, MemberStatus.MEMBER, is_bot=current.is_bot
