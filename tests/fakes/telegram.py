@@ -279,7 +279,10 @@ class TelegramWorld:
         if chat["type"] == "private" and (chat["id"], self.bot_id) not in self.members:
             raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
         if chat["type"] != "private":
-            if self.status(chat["id"], self.bot_id) in ("left", "kicked"):
+            # Only a recorded departure counts: worlds often leave the bot's own membership
+            # of a group it is talking in unrecorded.
+            recorded = self.members.get((chat["id"], self.bot_id), {}).get("status")
+            if recorded in ("left", "kicked"):
                 raise ApiError(403, f"Forbidden: bot is not a member of the {chat['type']} chat")
             if chat["type"] == "channel" and not self._bot_right(chat["id"], "can_post_messages"):
                 raise ApiError(400, "Bad Request: need administrator rights in the channel chat")
