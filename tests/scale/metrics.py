@@ -24,11 +24,9 @@ class Samples:
 
 
 def handled(samples: Samples) -> float:
-    """Updates an instance handled: bot_updates_total without the duplicates it only
-    acknowledged (outcome="duplicate")."""
-    return samples.total("bot_updates_total") - samples.total(
-        "bot_updates_total", outcome="duplicate"
-    )
+    """Updates an instance handled: bot_updates_total (a duplicate it only acknowledged
+    is counted in bot_duplicate_updates_total instead, on both paths)."""
+    return samples.total("bot_updates_total")
 
 
 def parse_metrics(text: str) -> Samples:
