@@ -169,6 +169,7 @@ class Emulator:
                     await asyncio.sleep(latency)
                 if error is not None:
                     raise error
+            self.limiter.check_call(bot.user.id, key)
             result = handler(Call(self, bot, Params(raw)))
             if inspect.isawaitable(result):
                 result = await result

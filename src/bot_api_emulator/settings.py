@@ -26,10 +26,14 @@ class Settings:
     long_poll_max_timeout: float = 50.0
     # answerCallbackQuery must come before the query gets this old.
     callback_query_ttl: float = 15.0
-    # Telegram's flood limits (off by default so functional tests are not throttled).
+    # Telegram's flood limits (off by default so functional tests are not throttled); the
+    # buckets and which methods count are described in ratelimit.py.
     rate_limits: bool = False
     rate_group_per_minute: int = 20
+    # State-changing calls ("writes") per bot, messages included: Telegram's 30 a second.
     rate_global_per_second: int = 30
+    # getChat, getChatMember and other reads per bot; Telegram publishes no figure.
+    rate_reads_per_second: int = 100
     rate_private_per_second: float = 1.0
     rate_private_burst: int = 3
     # Bounded logs so a long load test does not grow memory without limit.

@@ -67,6 +67,10 @@ class Receiver:
     answer: bytes = b""
     answer_type: str = "application/json"
     event: asyncio.Event = field(default_factory=asyncio.Event)
+    # Deliveries being answered right now per chat, and the most seen at once.
+    in_flight: dict[int, int] = field(default_factory=dict)
+    peak_in_flight: dict[int, int] = field(default_factory=dict)
+    peak_total: int = 0
 
     def ids(self) -> list[int]:
         return [u["update_id"] for u in self.updates]
@@ -76,8 +80,17 @@ class Receiver:
         self.updates.append(update)
         self.headers.append(dict(request.headers))
         self.event.set()
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        chat_id = _chat_of(update)
+        self.in_flight[chat_id] = self.in_flight.get(chat_id, 0) + 1
+        self.peak_in_flight[chat_id] = max(
+            self.peak_in_flight.get(chat_id, 0), self.in_flight[chat_id]
+        )
+        self.peak_total = max(self.peak_total, sum(self.in_flight.values()))
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        finally:
+            self.in_flight[chat_id] -= 1
         status = self.statuses.pop(0) if self.statuses else self.status
         headers = {"Retry-After": self.retry_after} if self.retry_after and status != 200 else {}
         return web.Response(
@@ -89,3 +102,13 @@ class Receiver:
             while len(self.updates) < count:
                 self.event.clear()
                 await self.event.wait()
+
+
+def _chat_of(update: dict[str, Any]) -> int:
+    """The chat an update belongs to (0 when it has none)."""
+    for value in update.values():
+        if isinstance(value, dict):
+            chat = value.get("chat") or (value.get("message") or {}).get("chat")
+            if isinstance(chat, dict):
+                return int(chat["id"])
+    return 0

@@ -130,6 +130,35 @@ async def test_order_within_a_chat_under_concurrency(
     assert all(seen[c] == list(range(per_chat)) for c in chats)
 
 
+async def test_one_update_in_flight_per_chat(
+    api: ApiCall, client: EmulatorClient, world: World, receiver: Receiver
+) -> None:
+    chats = []
+    for i in range(4):
+        chat = await client.create_chat("supergroup", f"Raid {i}")
+        await client.set_member(chat.id, world.bot.id, "administrator")
+        await client.set_member(chat.id, world.alice.id, "member")
+        chats.append(chat.id)
+    await _hook(api, world, receiver, max_connections=16)
+    receiver.delay = 0.05
+    per_chat = 5
+    for n in range(per_chat):
+        for chat_id in chats:
+            await client.send_message(chat_id, world.alice.id, str(n))
+    await client.wait_until_delivered(timeout=20)
+    # Connections to spare, yet each chat waits for its previous answer: strict order.
+    assert receiver.peak_in_flight == dict.fromkeys(chats, 1)
+    for chat_id in chats:
+        texts = [
+            int(u["message"]["text"])
+            for u in receiver.updates
+            if u["message"]["chat"]["id"] == chat_id
+        ]
+        assert texts == list(range(per_chat))
+    # Meanwhile different chats were answered at the same time.
+    assert receiver.peak_total > 1
+
+
 async def test_chats_are_delivered_concurrently(
     api: ApiCall, client: EmulatorClient, world: World, receiver: Receiver
 ) -> None:
