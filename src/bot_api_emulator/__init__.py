@@ -19,6 +19,8 @@ Bot side
     restrictChatMember banChatMember unbanChatMember banChatSenderChat unbanChatSenderChat
     setChatPermissions approveChatJoinRequest declineChatJoinRequest answerCallbackQuery
     createChatInviteLink exportChatInviteLink setMyCommands getMyCommands deleteMyCommands.
+    Flood limits (off unless PUT /rate_limits turns them on): writes and reads per bot and
+    messages per chat, as separate buckets answered with 429 and retry_after (ratelimit.py).
 
 Control side (JSON; errors are ``{"error": "..."}`` with a 4xx status), under ``/_emulator``::
 
