@@ -49,6 +49,7 @@ Control side (JSON; errors are ``{"error": "..."}`` with a 4xx status), under ``
     GET    /requests?method=&bot_id=&since=           GET /updates?bot_id=
     GET    /conformance                   DELETE /conformance
     GET    /deliveries?bot_id=&update_id=             GET /stats
+    GET    /message_log?chat_id=          (each message: posted_at, deleted_at, deleted_by)
     POST   /delivery/pause                POST   /delivery/resume
     POST   /faults       {method?, chat_id?, error_code?, description?, retry_after?,
                           latency?, probability?, times?, seed?}
@@ -66,6 +67,7 @@ from .client import (
     Delivery,
     EmulatorClient,
     EmulatorError,
+    MessageLife,
     RequestRecord,
     User,
     wait_for,
@@ -85,6 +87,7 @@ __all__ = [
     "EmulatorClient",
     "EmulatorError",
     "EmulatorServer",
+    "MessageLife",
     "RequestRecord",
     "Settings",
     "User",

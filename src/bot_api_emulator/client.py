@@ -20,6 +20,7 @@ from .client_types import (
     Chat,
     ConformanceError,
     Delivery,
+    MessageLife,
     RequestRecord,
     User,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "Delivery",
     "EmulatorClient",
     "EmulatorError",
+    "MessageLife",
     "RequestRecord",
     "User",
     "wait_for",

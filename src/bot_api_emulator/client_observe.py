@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from .client_base import ClientBase, wait_for
-from .client_types import ConformanceError, Delivery, RequestRecord
+from .client_types import ConformanceError, Delivery, MessageLife, RequestRecord
 
 T = TypeVar("T")
 
@@ -66,6 +66,26 @@ class ObserveMixin(ClientBase):
                 r["duration"],
                 r["queue"],
                 r["bot_id"],
+                r["waited"],
+            )
+            for r in rows
+        ]
+
+    async def message_log(self, chat_id: int | None = None) -> list[MessageLife]:
+        """Every message the emulator saw (in `chat_id`), deleted ones included."""
+        query = {"chat_id": str(chat_id)} if chat_id is not None else None
+        rows = await self._get("/message_log", query)
+        return [
+            MessageLife(
+                r["chat_id"],
+                r["message_id"],
+                r["sender_id"],
+                r["sender_chat_id"],
+                r["from_bot"],
+                r["posted_at"],
+                r["deleted_at"],
+                r["deleted_by"],
+                r["peer"],
             )
             for r in rows
         ]

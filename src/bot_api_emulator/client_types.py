@@ -72,6 +72,27 @@ class Delivery:
     duration: float
     queue: int
     bot_id: int
+    waited: float = 0.0  # from the update's creation to the start of this attempt
+
+
+@dataclass(frozen=True, slots=True)
+class MessageLife:
+    """When a message appeared and, if it was, when and by which bot it was deleted."""
+
+    chat_id: int
+    message_id: int
+    sender_id: int | None
+    sender_chat_id: int | None
+    from_bot: bool
+    posted_at: float
+    deleted_at: float | None
+    deleted_by: int | None
+    peer: int = 0
+
+    @property
+    def exposure(self) -> float | None:
+        """Seconds it was visible, None while it still is."""
+        return None if self.deleted_at is None else self.deleted_at - self.posted_at
 
 
 @dataclass(frozen=True, slots=True)

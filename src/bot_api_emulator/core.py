@@ -57,12 +57,16 @@ class Emulator:
         self.configured_bots = list(bots)
         self.faults = Faults()
         self.limiter = RateLimiter(self.settings)
-        self.journal = Journal(self.settings.journal_limit, self.settings.delivery_log_limit)
+        self.journal = Journal(
+            self.settings.journal_limit,
+            self.settings.delivery_log_limit,
+            self.settings.message_log_limit,
+        )
         self.events = Events(self)
         self._init_world()
 
     def _init_world(self) -> None:
-        self.state = State()
+        self.state = State(message_log=self.journal.messages)
         self.updates: dict[int, BotUpdates] = {}
         self.deliveries: dict[int, WebhookDelivery] = {}
         self.callbacks: dict[str, CallbackQuery] = {}

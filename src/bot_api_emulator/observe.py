@@ -110,12 +110,34 @@ def observe_routes(emu: Emulator) -> list[web.RouteDef]:
                 "error": d.error,
                 "duration": d.duration,
                 "queue": d.queue,
+                "waited": d.waited,
             }
             for d in list(emu.journal.deliveries)
             if (bot_id is None or d.bot_id == bot_id)
             and (update_id is None or d.update_id == update_id)
         ]
         return reply(result)
+
+    async def message_log(request: web.Request) -> web.Response:
+        chat_id = _opt_int(request, "chat_id")
+        return reply(
+            [
+                {
+                    "seq": m.seq,
+                    "chat_id": m.chat_id,
+                    "peer": m.peer,
+                    "message_id": m.message_id,
+                    "sender_id": m.sender_id,
+                    "sender_chat_id": m.sender_chat_id,
+                    "from_bot": m.from_bot,
+                    "posted_at": m.posted_at,
+                    "deleted_at": m.deleted_at,
+                    "deleted_by": m.deleted_by,
+                }
+                for m in list(emu.journal.messages.records.values())
+                if chat_id is None or m.chat_id == chat_id
+            ]
+        )
 
     async def updates(request: web.Request) -> web.Response:
         bot_id = emu.state.sole_bot(_opt_int(request, "bot_id")).user.id
@@ -153,10 +175,12 @@ def observe_routes(emu: Emulator) -> list[web.RouteDef]:
                 "in_flight": delivery.in_flight if delivery else 0,
                 "queues": len(delivery.queues) if delivery else 0,
             }
+        last = emu.journal.requests[-1] if emu.journal.requests else None
         return reply(
             {
                 "paused": emu.paused,
                 "requests": len(emu.journal.requests),
+                "last_request_at": last.at if last else None,
                 "deliveries": len(emu.journal.deliveries),
                 "bots": bots,
             }
@@ -199,6 +223,7 @@ def observe_routes(emu: Emulator) -> list[web.RouteDef]:
         web.get(PREFIX + "/conformance", conformance),
         web.delete(PREFIX + "/conformance", clear_conformance),
         web.get(PREFIX + "/deliveries", deliveries),
+        web.get(PREFIX + "/message_log", message_log),
         web.get(PREFIX + "/updates", updates),
         web.post(PREFIX + "/delivery/pause", pause),
         web.post(PREFIX + "/delivery/resume", resume),

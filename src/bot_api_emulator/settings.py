@@ -39,6 +39,7 @@ class Settings:
     # Bounded logs so a long load test does not grow memory without limit.
     journal_limit: int = 100_000
     delivery_log_limit: int = 200_000
+    message_log_limit: int = 200_000
 
     def update(self, values: dict[str, Any]) -> None:
         """Apply a partial update from the control API, converting to each field's type."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from typing import TYPE_CHECKING
 
 from .errors import ControlError
 from .models import (
@@ -21,6 +22,9 @@ from .models import (
     User,
 )
 from .permissions import all_permissions
+
+if TYPE_CHECKING:
+    from .journal import MessageLog
 
 TOKEN_RE = re.compile(r"^(\d{1,20}):[A-Za-z0-9_-]{1,64}$")
 USERNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
@@ -43,8 +47,10 @@ class Clock:
 
 
 class State:
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, message_log: MessageLog | None = None) -> None:
         self.clock = clock or Clock()
+        # Where each message's appearance and deletion is recorded (observation only).
+        self.message_log = message_log
         self.users: dict[int, User] = {}
         self.bots: dict[int, BotAccount] = {}
         self.tokens: dict[str, BotAccount] = {}
@@ -240,13 +246,27 @@ class State:
         message.message_id = self._last_message_id.get(key, 0) + 1
         self._last_message_id[key] = message.message_id
         self.messages.setdefault(key, {})[message.message_id] = message
+        if self.message_log is not None:
+            self.message_log.posted(
+                message.chat_id,
+                message.peer,
+                message.message_id,
+                message.sender_id,
+                message.sender_chat_id,
+                message.from_bot,
+            )
         return message
 
     def message(self, chat_id: int, message_id: int, peer: int = 0) -> Message | None:
         return self.messages.get((chat_id, peer), {}).get(message_id)
 
-    def delete_message(self, chat_id: int, message_id: int, peer: int = 0) -> None:
-        self.messages.get((chat_id, peer), {}).pop(message_id, None)
+    def delete_message(
+        self, chat_id: int, message_id: int, peer: int = 0, *, by: int | None = None
+    ) -> None:
+        """Remove a message; `by` is the bot that deleted it (for the message log)."""
+        removed = self.messages.get((chat_id, peer), {}).pop(message_id, None)
+        if removed is not None and self.message_log is not None:
+            self.message_log.deleted(chat_id, peer, message_id, by)
 
     def chat_messages(self, chat_id: int, peer: int = 0) -> list[Message]:
         return list(self.messages.get((chat_id, peer), {}).values())

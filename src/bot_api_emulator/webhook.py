@@ -164,6 +164,7 @@ class WebhookDelivery:
     async def _deliver(self, update: PendingUpdate) -> tuple[bool, float | None]:
         update.attempts += 1
         started = time.perf_counter()
+        waited = asyncio.get_running_loop().time() - update.created
         drop = lose = False
         if self.faults.webhooks:
             drop, lose, latency = self.faults.for_delivery(self.updates.bot_id, update.queue)
@@ -187,6 +188,7 @@ class WebhookDelivery:
             error,
             time.perf_counter() - started,
             update.queue,
+            waited,
         )
         if error is not None:
             self.config.last_error_date = int(time.time())

@@ -190,7 +190,7 @@ def delete_message(call: Call) -> bool:
         raise bad_request(MESSAGE_TO_DELETE_NOT_FOUND)
     if not _may_delete(call, chat, message):
         raise bad_request(MESSAGE_CANT_BE_DELETED)
-    call.state.delete_message(chat.id, message_id, peer)
+    call.state.delete_message(chat.id, message_id, peer, by=call.bot_id)
     return True
 
 
@@ -212,7 +212,7 @@ def delete_messages(call: Call) -> bool:
             continue  # missing messages are skipped, as documented
         found += 1
         if _may_delete(call, chat, message):
-            call.state.delete_message(chat.id, message.message_id, peer)
+            call.state.delete_message(chat.id, message.message_id, peer, by=call.bot_id)
             deleted += 1
     if not found:
         raise bad_request(MESSAGE_TO_DELETE_NOT_FOUND)
