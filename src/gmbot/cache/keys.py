@@ -22,9 +22,11 @@ class CacheKeys:
         "_backoff",
         "_exempt",
         "_group",
+        "_outbox",
         "_prompt",
         "_throttle",
         "_update",
+        "action_prefix",
         "leader",
         "namespace",
         "prompt_due",
@@ -49,6 +51,9 @@ class CacheKeys:
         self.leader = f"{namespace}leader:polling"
         self.webhook_hash = f"{namespace}webhook:config"
         self.webhook_lock = f"{namespace}webhook:lock"
+        self._outbox = f"{namespace}outbox:"
+        # The outbox's take script appends an entry's key to this itself.
+        self.action_prefix = f"{namespace}act:"
 
     def group(self, chat_id: int) -> str:
         """Hash: on ("1"/"0"), ch (comma-separated channel ids), full (JSON)."""
@@ -84,3 +89,11 @@ class CacheKeys:
     def backoff(self, scope: str) -> str:
         """String: epoch milliseconds until which Bot API calls in `scope` wait."""
         return f"{self._backoff}{scope}"
+
+    def outbox(self, priority: int) -> str:
+        """Stream of the outbox entries of one priority class."""
+        return f"{self._outbox}{priority}"
+
+    def action(self, key: str) -> str:
+        """String: "1" once an action is recorded, "done" once it is carried out."""
+        return f"{self.action_prefix}{key}"
