@@ -12,6 +12,12 @@ class GateAction(StrEnum):
     DELETE = "delete"  # delete only
 
 
+class RaidMode(StrEnum):
+    AUTO = "auto"  # a raid starts when enough members are gated within a minute
+    ON = "on"  # always the shared notice, never per-member prompts
+    OFF = "off"  # always per-member prompts
+
+
 class AuditKind(StrEnum):
     PROTECT = "protect"
     UNPROTECT = "unprotect"
@@ -24,6 +30,8 @@ class AuditKind(StrEnum):
     BOT_REMOVED = "bot_removed"
     MIGRATE = "migrate"
     POISON_UPDATE = "poison_update"
+    RAID_START = "raid_start"
+    RAID_END = "raid_end"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +40,17 @@ class GroupSettings:
     prompt_ttl: int = 60  # seconds the prompt stays before it is deleted
     mute_seconds: int | None = None  # None: muted until verified
     delete_channel_posts: bool = True  # messages sent as another channel
+    raid: RaidMode = RaidMode.AUTO
+    # Distinct members gated within a minute that start a raid (auto mode). Three
+    # keeps at most two per-member prompts on screen before the shared notice.
+    raid_threshold: int = 3
+
+    @property
+    def raid_start_at(self) -> int:
+        """RaidWatch's threshold: 0 never, 1 at the first gated member."""
+        if self.raid is RaidMode.OFF:
+            return 0
+        return 1 if self.raid is RaidMode.ON else self.raid_threshold
 
 
 @dataclass(frozen=True, slots=True)

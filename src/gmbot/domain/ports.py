@@ -10,6 +10,7 @@ from enum import StrEnum
 from types import TracebackType
 from typing import Self
 
+from gmbot.domain.actions import Action, OutboxEntry, Priority
 from gmbot.domain.models import (
     AuditEntry,
     GroupSettings,
@@ -311,6 +312,144 @@ class PromptStore(ABC):
         """Take due deletions; each is handed to exactly one caller."""
 
 
+class Outbox(ABC):
+    """The fleet-wide, durable list of actions to carry out.
+
+    Every instance consumes it; an entry taken by a consumer that died is handed
+    to another after a while. Entries come out highest priority first.
+    """
+
+    @abstractmethod
+    async def record(self, actions: Sequence[Action]) -> int:
+        """Durably record the actions whose keys were never recorded; returns how many.
+
+        Raises CacheUnavailable when the outbox cannot be reached.
+        """
+
+    @abstractmethod
+    async def take(
+        self,
+        consumer: str,
+        count: int,
+        block_ms: int = 0,
+        *,
+        priorities: Sequence[Priority] | None = None,
+    ) -> list[OutboxEntry]:
+        """Up to `count` entries for this consumer, highest priority first: entries of
+        consumers idle past the claim timeout, then new ones (waiting up to `block_ms`
+        for some). Only the given priorities when named (all by default). Entries
+        already settled are dropped, never handed out."""
+
+    @abstractmethod
+    async def settle(self, entries: Sequence[OutboxEntry]) -> None:
+        """Carried out (or permanently refused): never hand these keys out again."""
+
+    @abstractmethod
+    async def forget(self, keys: Sequence[str]) -> None:
+        """Let these keys be recorded again (a lifted mute may be needed again later)."""
+
+    @abstractmethod
+    async def backlog(self) -> int:
+        """Entries recorded and not yet settled (new and handed out)."""
+
+
+class RateLimiter(ABC):
+    """Telegram's flood limits, shared by every instance (token buckets in Redis)."""
+
+    @abstractmethod
+    async def acquire(self, limits: Sequence[str], priority: Priority) -> float:
+        """Take one token from each named limit, or none of them.
+
+        Returns 0 when taken, else the seconds to wait before asking again. Lower
+        priorities leave a reserve in each bucket for higher ones.
+        """
+
+    @abstractmethod
+    async def hold(self, limit: str, seconds: float) -> None:
+        """Telegram answered 429 for this limit: hold it back for `seconds`
+        (a longer hold already in place is kept)."""
+
+
+class RaidPhase(StrEnum):
+    CALM = "calm"  # prompt the member on their own
+    STARTED = "started"  # this member started a raid: post the shared notice
+    ONGOING = "ongoing"  # a raid is on: the shared notice speaks for everyone
+
+
+@dataclass(frozen=True, slots=True)
+class RaidSignal:
+    phase: RaidPhase
+    gated: int  # members gated in the window (calm) or since the raid began
+    notice_id: int | None = None  # the shared notice, once posted
+    edit_due: bool = False  # the caller won the right to refresh the notice now
+
+
+@dataclass(frozen=True, slots=True)
+class EndedRaid:
+    chat_id: int
+    started_at: float
+    gated: int
+    notice_id: int | None
+
+
+class RaidWatch(ABC):
+    """Per-group raid state, shared by every instance."""
+
+    @abstractmethod
+    async def gated(
+        self,
+        chat_id: int,
+        user_id: int,
+        now: float,
+        *,
+        threshold: int,
+        window: float,
+        edit_every: float,
+    ) -> RaidSignal:
+        """A member was gated. A raid starts once `threshold` distinct members were
+        gated within `window` seconds (0: never; 1: at the first). Exactly one caller
+        sees STARTED; while a raid is on, at most one caller per `edit_every` seconds
+        gets `edit_due` when the count changed."""
+
+    @abstractmethod
+    async def prompt_shown(self, chat_id: int, message_id: int, ttl: float) -> bool:
+        """A per-member prompt is on screen. False when a raid began meanwhile: the
+        caller removes the prompt (the shared notice replaces it)."""
+
+    @abstractmethod
+    async def take_prompts(self, chat_id: int) -> list[int]:
+        """The per-member prompts on screen, handed to the raid's starter to remove."""
+
+    @abstractmethod
+    async def claim_notice(self, chat_id: int, hold: float) -> bool:
+        """Only one instance posts the notice; a claim lapses after `hold` seconds."""
+
+    @abstractmethod
+    async def release_notice(self, chat_id: int) -> None:
+        """Posting the notice failed: let the next caller try at once."""
+
+    @abstractmethod
+    async def notice_posted(self, chat_id: int, message_id: int, shown: int) -> bool:
+        """Record the notice; False when the raid already ended (remove the notice)."""
+
+    @abstractmethod
+    async def notice_shown(self, chat_id: int, shown: int) -> None:
+        """The notice now shows `shown` members."""
+
+    @abstractmethod
+    async def active(self, chat_id: int) -> RaidSignal | None:
+        """The raid going on in the group, or None."""
+
+    @abstractmethod
+    async def stale_notices(self, now: float, edit_every: float) -> list[tuple[int, int, int]]:
+        """(chat, notice, gated) for notices showing an old count, each claimed for
+        one caller for `edit_every` seconds."""
+
+    @abstractmethod
+    async def end_calm(self, now: float, calm: float) -> list[EndedRaid]:
+        """End raids with no member gated for `calm` seconds; each is handed out once."""
+
+
 class HealthProbe(ABC):
     @abstractmethod
     async def ping(self) -> None:
@@ -357,6 +496,24 @@ class TelegramGateway(ABC):
     async def restrict(
         self, chat_id: int, user_id: int, permissions: Permissions, until: datetime | None = None
     ) -> None: ...
+
+    @abstractmethod
+    async def delete_messages(self, chat_id: int, message_ids: Sequence[int]) -> None:
+        """Delete 1-100 messages of one chat in one call (deleteMessages).
+
+        Telegram skips messages that are gone or too old and answers True; it
+        refuses the call only when the bot may not delete in the chat at all.
+        """
+
+    @abstractmethod
+    async def edit_message(
+        self, chat_id: int, message_id: int, text: str, *, keyboard: Keyboard | None = None
+    ) -> bool:
+        """Replace an HTML message's text (editMessageText); False when it is gone.
+
+        An edit that changes nothing is not an error.
+        """
+
 
     @abstractmethod
     async def answer_callback(
