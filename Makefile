@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lock run test test-integration test-scale lint format migrate check demo emulator bench clean
+.PHONY: install lock run test test-integration test-scale lint format migrate check demo emulator bench bench-raid clean
 
 # The locks pin every package, the build backend included, by version and hash: two machines
 # get the same environment. The package itself goes in last, editable, without dependencies
@@ -72,6 +72,9 @@ emulator: install
 bench: install ## needs wrk, PostgreSQL and Redis on 127.0.0.1
 	$(BIN)/python bench/gate_bench.py
 	$(BIN)/python bench/emulator_bench.py
+
+bench-raid: install ## a raid on 1 and 2 instances (nginx, PostgreSQL, Redis, emulator); RAID_ARGS="--runs 1"
+	$(BIN)/python bench/raid_bench.py $(RAID_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache
