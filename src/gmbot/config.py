@@ -73,6 +73,16 @@ class Settings(BaseSettings):
     duplicate_retry_after: int = Field(default=5, ge=1)  # Retry-After while another holds it
     leader_lease: float = Field(default=10.0, gt=0)  # polling leadership lease
     webhook_max_connections: int = Field(default=40, ge=1, le=100)
+    # Telegram's flood limits, shared by every instance (token buckets: burst + refill).
+    rate_writes_per_second: float = Field(default=25.0, gt=0)  # Telegram: ~30/s per bot
+    rate_writes_burst: int = Field(default=20, ge=1)
+    rate_reads_per_second: float = Field(default=80.0, gt=0)
+    rate_reads_burst: int = Field(default=40, ge=1)
+    # Burst + a minute's refill is the most one group gets in any minute (Telegram: 20).
+    rate_group_messages_per_minute: float = Field(default=10.0, gt=0)
+    rate_group_burst: int = Field(default=10, ge=1)
+    rate_private_per_second: float = Field(default=1.0, gt=0)
+    rate_private_burst: int = Field(default=3, ge=1)
     log_level: str = "INFO"
     log_format: LogFormat | None = None  # default: json in production, console otherwise
     auto_migrate: bool = True

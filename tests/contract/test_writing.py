@@ -1,10 +1,11 @@
-"""send_message, delete_message, answer_callback, create_invite_link in every model."""
+"""send_message, delete_message(s), edit_message, answer_callback, create_invite_link in
+every model."""
 
 from __future__ import annotations
 
 import pytest
 
-from gmbot.domain.telegram import BotBlocked, Button, ChatNotFound, NotEnoughRights
+from gmbot.domain.telegram import BadRequest, BotBlocked, Button, ChatNotFound, NotEnoughRights
 from tests.contract.models import FULL_RIGHTS, TelegramModel
 
 
@@ -60,6 +61,55 @@ async def test_delete_message_without_the_right(tg: TelegramModel) -> None:
     # Its own messages it may always delete.
     own = await tg.gateway.send_message(group, "prompt")
     assert await tg.gateway.delete_message(group, own) is True
+
+
+async def test_delete_messages_skips_what_is_gone(tg: TelegramModel) -> None:
+    group, user = await tg.supergroup(), await tg.user()
+    await tg.member(group, user)
+    own = await tg.gateway.send_message(group, "prompt")
+    first, second, kept = [await tg.post(group, user, f"spam {n}") for n in range(3)]
+    gone = await tg.post(group, user, "already removed")
+    assert await tg.gateway.delete_message(group, gone) is True
+    await tg.gateway.delete_messages(group, [own, first, gone, second])
+    for message_id in (own, first, second):
+        assert await tg.gateway.delete_message(group, message_id) is False
+    assert await tg.gateway.delete_message(group, kept) is True
+    # Every one of them gone already: still nothing to report.
+    await tg.gateway.delete_messages(group, [own, first])
+
+
+async def test_delete_messages_refusals(tg: TelegramModel) -> None:
+    weak = await tg.supergroup(bot_rights=FULL_RIGHTS - {"can_delete_messages"})
+    user = await tg.user()
+    await tg.member(weak, user)
+    theirs = [await tg.post(weak, user) for _ in range(2)]
+    with pytest.raises(NotEnoughRights):
+        await tg.gateway.delete_messages(weak, theirs)
+    with pytest.raises(ChatNotFound):
+        await tg.gateway.delete_messages(-1009999999999, [1])
+    # 1-100 ids per call: anything else is refused before Telegram is asked.
+    for ids in ([], list(range(1, 102))):
+        with pytest.raises(ValueError, match="1-100"):
+            await tg.gateway.delete_messages(weak, ids)
+
+
+async def test_edit_message(tg: TelegramModel) -> None:
+    group, user = await tg.supergroup(), await tg.user()
+    await tg.member(group, user)
+    keyboard = [[Button("ok", callback_data="v:1")]]
+    notice = await tg.gateway.send_message(group, "<b>3</b> waiting", keyboard=keyboard)
+    assert await tg.gateway.edit_message(group, notice, "<b>4</b> waiting", keyboard=keyboard)
+    # The same text and keyboard again: "message is not modified" is no failure.
+    assert await tg.gateway.edit_message(group, notice, "<b>4</b> waiting", keyboard=keyboard)
+    assert await tg.gateway.edit_message(group, notice, "<b>4</b> waiting")  # keyboard removed
+    assert await tg.gateway.delete_message(group, notice) is True
+    assert await tg.gateway.edit_message(group, notice, "too late") is False
+    # Only the bot's own messages can be edited.
+    theirs = await tg.post(group, user)
+    with pytest.raises(BadRequest, match="can't be edited"):
+        await tg.gateway.edit_message(group, theirs, "edited")
+    with pytest.raises(ChatNotFound):
+        await tg.gateway.edit_message(-1009999999999, 1, "nowhere")
 
 
 async def test_answer_callback(tg: TelegramModel) -> None:

@@ -226,7 +226,7 @@ async def test_prompt_deferred_by_a_long_retry_after_is_sent_on_redelivery(serve
     h.session.stage("sendMessage", 429, "Too Many Requests: retry after 30", retry_after=30)
     assert (await post(client, spam))[0] == 503  # the prompt must wait: come back later
     assert h.world.status(GROUP, STRANGER) == "restricted"
-    await h.redis.delete(*await h.redis.keys("*backoff*"))  # the 30 s have passed
+    await h.redis.delete(*await h.redis.keys("*:rate*"))  # the 30 s have passed
     assert (await post(client, spam))[0] == 200  # Telegram's redelivery
     prompts = [m for m in h.bot_messages(GROUP) if f"tg://user?id={STRANGER}" in m["text"]]
     assert len(prompts) == 1

@@ -299,11 +299,56 @@ class TelegramWorld:
         message = self.messages[chat["id"]].get(int(p["message_id"]))
         if message is None:
             raise ApiError(400, "Bad Request: message to delete not found")
-        own = message["from"]["id"] == self.bot_id
-        if not own and not self._bot_right(chat["id"], "can_delete_messages"):
+        if not self._may_delete(chat["id"], message):
             raise ApiError(400, "Bad Request: message can't be deleted")
         del self.messages[chat["id"]][int(p["message_id"])]
         return True
+
+    def _may_delete(self, chat_id: int, message: dict[str, Any]) -> bool:
+        own = message["from"]["id"] == self.bot_id
+        return own or self._bot_right(chat_id, "can_delete_messages")
+
+    def api_deletemessages(self, p: dict[str, Any]) -> Any:
+        chat = self._chat(p["chat_id"])
+        ids = p.get("message_ids") or "[]"
+        ids = json.loads(ids) if isinstance(ids, str) else ids
+        if not ids:
+            raise ApiError(400, "Bad Request: message identifier is not specified")
+        if len(ids) > 100:
+            raise ApiError(400, "Bad Request: too many message identifiers specified")
+        messages = self.messages[chat["id"]]
+        found = [m for m in (messages.get(int(i)) for i in ids) if m is not None]
+        if not found:
+            raise ApiError(400, "Bad Request: message to delete not found")
+        deletable = [m for m in found if self._may_delete(chat["id"], m)]
+        if not deletable:
+            raise ApiError(400, "Bad Request: message can't be deleted")
+        for message in deletable:  # the rest are skipped, as documented
+            del messages[message["message_id"]]
+        return True
+
+    def api_editmessagetext(self, p: dict[str, Any]) -> Any:
+        chat = self._chat(p["chat_id"])
+        message = self.messages[chat["id"]].get(int(p["message_id"]))
+        if message is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        if message["from"]["id"] != self.bot_id:
+            raise ApiError(400, "Bad Request: message can't be edited")
+        markup = p.get("reply_markup")
+        markup = json.loads(markup) if isinstance(markup, str) else markup
+        if (message["text"], message.get("reply_markup")) == (p["text"], markup):
+            raise ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message content and "
+                "reply markup are exactly the same as a current content and reply markup "
+                "of the message",
+            )
+        message["text"] = p["text"]
+        message.pop("reply_markup", None)  # an edit without one removes the keyboard
+        if markup:
+            message["reply_markup"] = markup
+        message["edit_date"] = int(time.time())
+        return message
 
     def api_restrictchatmember(self, p: dict[str, Any]) -> Any:
         chat = self._chat(p["chat_id"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from gmbot.domain.ports import TelegramGateway
 from gmbot.domain.telegram import (
     PERMISSION_FIELDS,
+    BadRequest,
     BotBlocked,
     BotIdentity,
     ChatInfo,
@@ -95,6 +97,7 @@ class FakeTelegramGateway(TelegramGateway):
     callback_answers: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[SentMessage] = field(default_factory=list)
     deleted: list[SentMessage] = field(default_factory=list)  # successfully deleted
+    edited: list[SentMessage] = field(default_factory=list)  # each edit, as it reads after
     latency: float = 0.0  # seconds every call takes (lets concurrent callers overlap)
     _failures: dict[str, deque[_Failure]] = field(default_factory=lambda: defaultdict(deque))
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(5000))
@@ -288,10 +291,50 @@ class FakeTelegramGateway(TelegramGateway):
         message = self.messages[chat.id].get(message_id)
         if message is None:
             return False  # the adapter turns "message to delete not found" into False
-        if message.sender_id != self.bot.id and not self._bot_right(chat.id, "can_delete_messages"):
+        if not self._may_delete(chat.id, message):
             raise NotEnoughRights("Bad Request: message can't be deleted", "deleteMessage")
         del self.messages[chat.id][message_id]
         self.deleted.append(message)
+        return True
+
+    def _may_delete(self, chat_id: int, message: SentMessage) -> bool:
+        return message.sender_id == self.bot.id or self._bot_right(chat_id, "can_delete_messages")
+
+    async def delete_messages(self, chat_id: int, message_ids: Sequence[int]) -> None:
+        ids = list(message_ids)
+        if not 1 <= len(ids) <= 100:
+            raise ValueError(f"deleteMessages takes 1-100 ids, not {len(ids)}")
+        await self._enter("delete_messages", chat_id=chat_id, message_ids=ids)
+        chat = self._chat(chat_id, "deleteMessages")
+        # Messages that are gone are skipped; the call is refused only when none of the
+        # ones still there may be deleted.
+        found = [m for m in (self.messages[chat.id].get(i) for i in ids) if m is not None]
+        deletable = [m for m in found if self._may_delete(chat.id, m)]
+        if found and not deletable:
+            raise NotEnoughRights("Bad Request: message can't be deleted", "deleteMessages")
+        for message in deletable:
+            del self.messages[chat.id][message.message_id]
+            self.deleted.append(message)
+
+    async def edit_message(
+        self, chat_id: int, message_id: int, text: str, *, keyboard: Keyboard | None = None
+    ) -> bool:
+        await self._enter(
+            "edit_message", chat_id=chat_id, message_id=message_id, text=text, keyboard=keyboard
+        )
+        chat = self._chat(chat_id, "editMessageText")
+        message = self.messages[chat.id].get(message_id)
+        if message is None:
+            return False  # the adapter turns "message to edit not found" into False
+        if message.sender_id != self.bot.id:
+            raise BadRequest("Bad Request: message can't be edited", "editMessageText")
+        # Without a keyboard the edit removes the one the message had, as Telegram does.
+        new_keyboard = keyboard or None
+        if (message.text, message.keyboard) == (text, new_keyboard):
+            return True  # "message is not modified" is no failure to the adapter either
+        edited = replace(message, text=text, keyboard=new_keyboard)
+        self.messages[chat.id][message_id] = edited
+        self.edited.append(edited)
         return True
 
     async def restrict(

@@ -19,7 +19,6 @@ class CacheKeys:
     __slots__ = (
         "_admins",
         "_attempts",
-        "_backoff",
         "_exempt",
         "_group",
         "_outbox",
@@ -47,7 +46,6 @@ class CacheKeys:
         self.prompt_due = f"{namespace}prompt_due"
         self._update = f"{namespace}update:"
         self._attempts = f"{namespace}update_attempts:"
-        self._backoff = f"{namespace}backoff:"
         self.leader = f"{namespace}leader:polling"
         self.webhook_hash = f"{namespace}webhook:config"
         self.webhook_lock = f"{namespace}webhook:lock"
@@ -85,10 +83,6 @@ class CacheKeys:
     def attempts(self, update_id: int) -> str:
         """Counter of handling attempts, to recognise a poison update."""
         return f"{self._attempts}{update_id}"
-
-    def backoff(self, scope: str) -> str:
-        """String: epoch milliseconds until which Bot API calls in `scope` wait."""
-        return f"{self._backoff}{scope}"
 
     def outbox(self, priority: int) -> str:
         """Stream of the outbox entries of one priority class."""

@@ -10,13 +10,13 @@ import time
 
 from dependency_injector import containers, providers
 
-from gmbot.cache.backoff import RedisBackoff
 from gmbot.cache.gate_cache import RedisGateCache
 from gmbot.cache.gate_claims import RedisGateClaims
 from gmbot.cache.health import RedisHealth
 from gmbot.cache.leader import RedisLeaderLease
 from gmbot.cache.membership_cache import RedisMembershipCache
 from gmbot.cache.prompt_store import RedisPromptStore
+from gmbot.cache.rate_limiter import RateLimits, RedisRateLimiter
 from gmbot.cache.throttle import RedisThrottle
 from gmbot.cache.update_claims import RedisUpdateClaims
 from gmbot.clock import utc_now
@@ -46,8 +46,13 @@ class Gateways(containers.DeclarativeContainer):
     bot = providers.Resource(bot_resource, settings)
 
     uow = providers.Singleton(SqlUnitOfWorkFactory, engine)
-    backoff = providers.Singleton(RedisBackoff, redis, namespace=settings.provided.redis_namespace)
-    telegram = providers.Singleton(AiogramGateway, bot, metrics, backoff)
+    rate_limiter = providers.Singleton(
+        RedisRateLimiter,
+        redis,
+        providers.Callable(RateLimits.from_settings, settings),
+        namespace=settings.provided.redis_namespace,
+    )
+    telegram = providers.Singleton(AiogramGateway, bot, metrics, rate_limiter)
     identity = providers.Resource(identity_resource, settings, telegram)
 
     # Both claim the update_id; the second also looks up the gate in the same script.

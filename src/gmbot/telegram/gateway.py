@@ -1,12 +1,19 @@
-"""TelegramGateway over aiogram's Bot: retries, time budget, error translation."""
+"""TelegramGateway over aiogram's Bot: flood limits, retries, time budget, error translation.
+
+Before each Bot API call the gateway waits its turn at the fleet-wide rate limiter
+(the limits of that method, see gmbot.telegram.flood), with the priority of the action
+being carried out (gmbot.domain.actions.CURRENT_PRIORITY). Within a webhook request a
+wait that would outlast the request's budget raises RetryLater; workers wait. The
+limiter is advisory: when it cannot be reached, calls go on without waiting.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import structlog
 from aiogram import Bot
@@ -22,6 +29,8 @@ from aiogram.methods import (
     AnswerCallbackQuery,
     CreateChatInviteLink,
     DeleteMessage,
+    DeleteMessages,
+    EditMessageText,
     GetChat,
     GetChatAdministrators,
     GetChatMember,
@@ -31,8 +40,10 @@ from aiogram.methods import (
 )
 from aiogram.methods.base import TelegramMethod
 
-from gmbot.domain.ports import TelegramGateway
+from gmbot.domain.actions import CURRENT_PRIORITY
+from gmbot.domain.ports import RateLimiter, TelegramGateway
 from gmbot.domain.telegram import (
+    BadRequest,
     BotIdentity,
     ChatInfo,
     Keyboard,
@@ -45,15 +56,15 @@ from gmbot.domain.telegram import (
 from gmbot.metrics import Metrics
 from gmbot.telegram import budget, convert
 from gmbot.telegram.errors import classify, error_kind
+from gmbot.telegram.flood import CallLimits, limits_for, spread, wait_turn
 
 T = TypeVar("T")
 
-
-class SharedBackoff(Protocol):
-    async def wait_for(self, chat_id: int | str | None) -> float: ...
-
-    async def hold(self, chat_id: int | str | None, seconds: float) -> None: ...
-
+# deleteMessages takes 1-100 message ids.
+MAX_DELETE_BATCH = 100
+# Answers that are expected and need no log line: something already gone, an edit that
+# changes nothing.
+_QUIET = ("not found", "message is not modified")
 
 log = structlog.get_logger(__name__)
 
@@ -63,16 +74,19 @@ class AiogramGateway(TelegramGateway):
         self,
         bot: Bot,
         metrics: Metrics,
-        backoff: SharedBackoff | None = None,
+        limiter: RateLimiter | None = None,
         *,
         transient_retries: int = 2,
         retry_base: float = 0.5,
         max_retry_after: float = 120.0,
         call_timeout: float = 10.0,
+        limiter_warning_interval: float = 60.0,
     ) -> None:
         self._bot = bot
         self._metrics = metrics
-        self._backoff = backoff
+        self._limiter = limiter
+        self._limiter_warning_interval = limiter_warning_interval
+        self._limiter_warned_at: float | None = None
         self._retries = transient_retries
         self._retry_base = retry_base
         self._max_retry_after = max_retry_after
@@ -131,6 +145,39 @@ class AiogramGateway(TelegramGateway):
                 return False
             raise
 
+    async def delete_messages(self, chat_id: int, message_ids: Sequence[int]) -> None:
+        ids = list(message_ids)
+        if not 1 <= len(ids) <= MAX_DELETE_BATCH:
+            raise ValueError(f"deleteMessages takes 1-{MAX_DELETE_BATCH} ids, not {len(ids)}")
+        try:
+            await self._call(DeleteMessages(chat_id=chat_id, message_ids=ids))
+        except BadRequest as err:
+            # Every one of them was gone already: nothing is left to delete.
+            if "message to delete not found" not in err.description.lower():
+                raise
+
+    async def edit_message(
+        self, chat_id: int, message_id: int, text: str, *, keyboard: Keyboard | None = None
+    ) -> bool:
+        method = EditMessageText(
+            chat_id=chat_id,
+            message_id=message_id,
+            text=text,
+            parse_mode="HTML",
+            reply_markup=convert.keyboard(keyboard),
+            link_preview_options=None,
+        )
+        try:
+            await self._call(method)
+        except BadRequest as err:
+            low = err.description.lower()
+            if "message is not modified" in low:
+                return True  # it already reads so
+            if "message to edit not found" in low:
+                return False
+            raise
+        return True
+
     async def restrict(
         self, chat_id: int, user_id: int, permissions: Permissions, until: datetime | None = None
     ) -> None:
@@ -161,33 +208,43 @@ class AiogramGateway(TelegramGateway):
 
     # ------------------------------------------------------------------ policy
 
-    async def _shared_wait(self, chat: int | str | None) -> None:
-        """Hold back while any instance was told to (retry_after), within the budget."""
-        if self._backoff is None:
-            return
-        try:
-            wait = await self._backoff.wait_for(chat)
-        except Exception:  # the shared backoff is advisory: never fail a call for it
-            return
-        if wait <= 0:
+    async def _wait_turn(self, limits: CallLimits) -> None:
+        """Wait for the limiter's go for every limit of the call, within the budget."""
+        if self._limiter is None or not limits.limits:
             return
         left = budget.remaining()
-        if left is not None and wait >= left:
-            raise RetryLater(wait)
-        await asyncio.sleep(wait)
+        deadline = None if left is None else time.monotonic() + left
+        try:
+            await wait_turn(self._limiter, limits.limits, CURRENT_PRIORITY.get(), deadline=deadline)
+        except RetryLater:
+            raise
+        except Exception as exc:  # the limiter is advisory: never fail a call for it
+            self._limiter_failed(exc)
 
-    async def _share(self, chat: int | str | None, seconds: float) -> None:
-        if self._backoff is None:
-            return
-        with contextlib.suppress(Exception):
-            await self._backoff.hold(chat, seconds)
+    async def _hold(self, limits: CallLimits, seconds: float) -> bool:
+        """Tell every instance about a 429; False when the limiter could not be told."""
+        if self._limiter is None or limits.hold is None:
+            return False
+        try:
+            await self._limiter.hold(limits.hold, seconds)
+        except Exception as exc:
+            self._limiter_failed(exc)
+            return False
+        return True
+
+    def _limiter_failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        last = self._limiter_warned_at
+        if last is None or now - last >= self._limiter_warning_interval:
+            self._limiter_warned_at = now
+            log.warning("rate_limiter_unavailable", error=repr(exc))
 
     async def _call(self, method: TelegramMethod[T]) -> T:
         name = method.__api_method__
-        chat = getattr(method, "chat_id", None)
+        limits = limits_for(name, getattr(method, "chat_id", None))
         attempt = 0
         while True:
-            await self._shared_wait(chat)
+            await self._wait_turn(limits)
             self._metrics.api_calls.labels(self._metrics.instance_id, name).inc()
             try:
                 result = await self._bot(method, request_timeout=int(self._timeout))
@@ -196,14 +253,16 @@ class AiogramGateway(TelegramGateway):
             except TelegramRetryAfter as exc:
                 self._metrics.api_429.labels(self._metrics.instance_id, name).inc()
                 wait = float(exc.retry_after)
-                await self._share(chat, wait)
+                held = await self._hold(limits, wait)
                 left = budget.remaining()
                 log.warning("telegram_retry_after", method=name, retry_after=wait)
                 if left is not None and wait >= left:
                     raise RetryLater(wait) from exc
                 if wait > self._max_retry_after:
                     raise TelegramUnavailable(exc.message, name, retry_after=wait) from exc
-                await asyncio.sleep(wait)
+                if not held:  # else the limiter holds the next attempt back
+                    pause = spread(wait)
+                    await asyncio.sleep(pause if left is None else min(pause, left))
                 continue
             except (TelegramNetworkError, TelegramServerError, ClientDecodeError) as exc:
                 attempt += 1
@@ -219,7 +278,8 @@ class AiogramGateway(TelegramGateway):
             except TelegramAPIError as exc:
                 err = classify(exc, name)
                 self._count_error(name, error_kind(err))
-                if not isinstance(exc, TelegramBadRequest) or "not found" not in exc.message:
+                expected = any(phrase in exc.message for phrase in _QUIET)
+                if not (isinstance(exc, TelegramBadRequest) and expected):
                     log.info("telegram_error", method=name, error=exc.message)
                 raise err from exc
 

@@ -1,4 +1,4 @@
-"""Polling leadership, the shared 429 backoff and the one-time webhook registration."""
+"""Polling leadership, the shared 429 hold and the one-time webhook registration."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import fakeredis
 import pytest
 from aiogram import Bot
 
-from gmbot.cache.backoff import RedisBackoff
 from gmbot.cache.leader import RedisLeaderLease
+from gmbot.cache.rate_limiter import RedisRateLimiter
 from gmbot.delivery.polling import LeaderPolling
 from gmbot.delivery.webhook_setup import WebhookRegistrar, webhook_config
 from gmbot.metrics import Metrics
@@ -98,13 +98,17 @@ async def test_retry_after_seen_by_one_instance_holds_back_the_others(redis: Any
     s1, s2 = FakeSession(), FakeSession()
     for s in (s1, s2):
         s.world.chat(-5, "supergroup", "G")
-    gw1 = AiogramGateway(Bot("1:a", session=s1), Metrics("a"), RedisBackoff(redis, namespace="t:"))
-    gw2 = AiogramGateway(Bot("1:a", session=s2), Metrics("b"), RedisBackoff(redis, namespace="t:"))
+    gw1 = AiogramGateway(
+        Bot("1:a", session=s1), Metrics("a"), RedisRateLimiter(redis, namespace="t:")
+    )
+    gw2 = AiogramGateway(
+        Bot("1:a", session=s2), Metrics("b"), RedisRateLimiter(redis, namespace="t:")
+    )
     s1.stage("getChat", 429, "Too Many Requests: retry after 1", retry_after=1)
     first = asyncio.create_task(gw1.get_chat(-5))
     await asyncio.sleep(0.1)
     started = time.monotonic()
-    await gw2.get_chat(-5)  # another instance, same chat: waits for the shared backoff
+    await gw2.get_chat(-5)  # another instance: its reads wait for the shared hold
     assert time.monotonic() - started > 0.7
     await first
 
