@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from gmbot.domain.models import GateAction, GroupSettings, Stats
+from gmbot.domain.models import GateAction, GroupSettings, RaidMode, Stats
 from gmbot.services.group_admin import StatusReport
 from gmbot.services.private import add_to_group_url
 from gmbot.services.protection import GroupProblem, Problem, ProtectResult, UnprotectResult
@@ -37,7 +37,7 @@ def commands_help() -> str:
         "/unprotect [@channel] — remove one channel, or all\n"
         "/status — what is linked and whether my rights suffice\n"
         "/exempt, /unexempt — reply to a user, or give a user id\n"
-        "/settings — action mute|delete, prompt 60s, mute 1h|off, channelposts on|off"
+        "/settings — " + SETTINGS_USAGE.replace(" · ", ", ")
     )
 
 
@@ -117,13 +117,23 @@ def unprotect(result: UnprotectResult) -> str:
     return text + "Protection off: members can write freely." + lifted
 
 
+SETTINGS_USAGE = (
+    "action mute|delete · prompt 60s · mute 1h|off · channelposts on|off · raid auto [N]|on|off"
+)
+RAID_MODES = {
+    RaidMode.OFF: "off (always per-member prompts)",
+    RaidMode.ON: "on (always one shared notice)",
+}
+
+
 def settings(s: GroupSettings) -> str:
     action = "delete and mute" if s.action is GateAction.MUTE else "delete only"
     mute = "until verified" if s.mute_seconds is None else f"{s.mute_seconds}s"
     posts = "deleted" if s.delete_channel_posts else "allowed"
+    raid = RAID_MODES.get(s.raid, f"auto (shared notice at {s.raid_threshold} members a minute)")
     return (
         f"Action: {action} · prompt lifetime: {s.prompt_ttl}s · mute: {mute} · "
-        f"messages sent as other channels: {posts}"
+        f"messages sent as other channels: {posts} · raid mode: {raid}"
     )
 
 

@@ -11,7 +11,13 @@ import json
 from datetime import datetime
 from typing import Any
 
-from gmbot.domain.models import GateAction, GroupSettings, LinkedChannel, ProtectedGroup
+from gmbot.domain.models import (
+    GateAction,
+    GroupSettings,
+    LinkedChannel,
+    ProtectedGroup,
+    RaidMode,
+)
 
 
 def encode_group(group: ProtectedGroup) -> str:
@@ -28,6 +34,8 @@ def encode_group(group: ProtectedGroup) -> str:
                 "prompt_ttl": settings.prompt_ttl,
                 "mute_seconds": settings.mute_seconds,
                 "delete_channel_posts": settings.delete_channel_posts,
+                "raid": settings.raid.value,
+                "raid_threshold": settings.raid_threshold,
             },
             "channels": [
                 {
@@ -73,6 +81,8 @@ def _settings(data: dict[str, Any]) -> GroupSettings:
         prompt_ttl=int(data.get("prompt_ttl", default.prompt_ttl)),
         mute_seconds=data.get("mute_seconds", default.mute_seconds),
         delete_channel_posts=bool(data.get("delete_channel_posts", default.delete_channel_posts)),
+        raid=RaidMode(data.get("raid", default.raid)),
+        raid_threshold=int(data.get("raid_threshold", default.raid_threshold)),
     )
 
 

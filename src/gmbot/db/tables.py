@@ -89,7 +89,10 @@ def _when(*, nullable: bool = False) -> Any:
 
 class GroupRow(Base, table=True):
     __tablename__ = "protected_groups"
-    __table_args__ = (CheckConstraint("action IN ('mute', 'delete')", name="action"),)
+    __table_args__ = (
+        CheckConstraint("action IN ('mute', 'delete')", name="action"),
+        CheckConstraint("raid_mode IN ('auto', 'on', 'off')", name="raid_mode"),
+    )
 
     chat_id: int = _id(primary_key=True)
     title: str = Field(sa_column=Column(String(255), nullable=False))
@@ -100,6 +103,8 @@ class GroupRow(Base, table=True):
     prompt_ttl: int = Field(sa_column=Column(Integer, nullable=False))
     mute_seconds: int | None = Field(sa_column=Column(Integer, nullable=True))
     delete_channel_posts: bool = Field(sa_column=Column(Boolean, nullable=False))
+    raid_mode: str = Field(sa_column=Column(String(8), nullable=False, server_default="auto"))
+    raid_threshold: int = Field(sa_column=Column(Integer, nullable=False, server_default="3"))
     linked_chat_id: int | None = _id(nullable=True)
     # Comma-separated right names; "" when the bot has every right it needs.
     missing_rights: str = Field(sa_column=Column(String(512), nullable=False))

@@ -13,6 +13,7 @@ from gmbot.domain.models import (
     GroupSettings,
     LinkedChannel,
     ProtectedGroup,
+    RaidMode,
 )
 from gmbot.domain.ports import TelegramGateway, UnitOfWorkFactory
 from gmbot.domain.telegram import ChatInfo, MemberListInaccessible, TelegramError
@@ -180,7 +181,36 @@ def apply_setting(settings: GroupSettings, key: str, value: str) -> GroupSetting
         if low not in {"on", "off", "yes", "no", "true", "false"}:
             raise SettingsError("channelposts must be “on” (delete them) or “off”.")
         return replace(settings, delete_channel_posts=low in {"on", "yes", "true"})
+    if key == "raid":
+        return _raid_setting(settings, low)
     raise SettingsError(
         "Unknown setting. Use: action mute|delete, prompt <duration>, "
-        "mute <duration>|off, channelposts on|off."
+        "mute <duration>|off, channelposts on|off, raid auto [N]|on|off."
     )
+
+
+RAID_THRESHOLDS = range(2, 1001)
+
+
+def _raid_setting(settings: GroupSettings, value: str) -> GroupSettings:
+    """`auto`, `auto N`, `N` (auto at N members a minute), `on` or `off`."""
+    words = value.split()
+    if words and words[0].isdigit():
+        words = ["auto", *words]
+    if not words or words[0] not in {m.value for m in RaidMode} or len(words) > 2:
+        raise SettingsError(
+            "raid must be “auto” (a shared notice once N members are gated within a "
+            "minute; “auto 5” sets N), “on” (always the shared notice) or “off”."
+        )
+    mode = RaidMode(words[0])
+    if len(words) == 1:
+        return replace(settings, raid=mode)
+    if mode is not RaidMode.AUTO or not words[1].isdigit():
+        raise SettingsError("only “auto” takes a number: e.g. “raid auto 5”.")
+    threshold = int(words[1])
+    if threshold not in RAID_THRESHOLDS:
+        raise SettingsError(
+            f"the raid threshold must be between {RAID_THRESHOLDS.start} and "
+            f"{RAID_THRESHOLDS.stop - 1} members a minute."
+        )
+    return replace(settings, raid=mode, raid_threshold=threshold)

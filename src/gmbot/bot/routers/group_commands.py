@@ -100,14 +100,13 @@ async def settings(message: Message, command: CommandObject, services: Services)
             return
         await _reply(message, render.settings(current) + "\n" + render.commands_help())
         return
-    if len(args) != 2:
-        await _reply(
-            message,
-            "Usage: /settings action mute|delete · prompt 60s · mute 1h|off · channelposts on|off",
-        )
+    if len(args) < 2 or (len(args) > 2 and args[0].lower() != "raid"):
+        await _reply(message, "Usage: /settings " + render.SETTINGS_USAGE)
         return
     try:
-        new = await services.group_admin.update_settings(message.chat.id, args[0], args[1])
+        new = await services.group_admin.update_settings(
+            message.chat.id, args[0], " ".join(args[1:])
+        )
     except SettingsError as err:
         await _reply(message, str(err))
         return

@@ -6,7 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from gmbot.db.tables import ChannelRow, GroupRow, as_utc
-from gmbot.domain.models import GateAction, GroupSettings, LinkedChannel, ProtectedGroup
+from gmbot.domain.models import (
+    GateAction,
+    GroupSettings,
+    LinkedChannel,
+    ProtectedGroup,
+    RaidMode,
+)
 
 _RIGHTS_SEPARATOR = ","
 
@@ -23,6 +29,8 @@ def new_group_row(chat_id: int, title: str, protected_by: int | None, now: datet
         prompt_ttl=defaults.prompt_ttl,
         mute_seconds=defaults.mute_seconds,
         delete_channel_posts=defaults.delete_channel_posts,
+        raid_mode=defaults.raid.value,
+        raid_threshold=defaults.raid_threshold,
         linked_chat_id=None,
         missing_rights="",
     )
@@ -59,6 +67,8 @@ def to_group(row: GroupRow, channels: Sequence[LinkedChannel]) -> ProtectedGroup
             prompt_ttl=row.prompt_ttl,
             mute_seconds=row.mute_seconds,
             delete_channel_posts=row.delete_channel_posts,
+            raid=RaidMode(row.raid_mode),
+            raid_threshold=row.raid_threshold,
         ),
         channels=tuple(channels),
         linked_chat_id=row.linked_chat_id,

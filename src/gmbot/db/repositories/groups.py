@@ -102,6 +102,8 @@ class SqlGroupRepository(GroupRepository):
             prompt_ttl=settings.prompt_ttl,
             mute_seconds=settings.mute_seconds,
             delete_channel_posts=settings.delete_channel_posts,
+            raid_mode=settings.raid.value,
+            raid_threshold=settings.raid_threshold,
         )
 
     async def set_missing_rights(self, chat_id: int, rights: Sequence[str]) -> bool:
