@@ -73,6 +73,16 @@ class Settings(BaseSettings):
     duplicate_retry_after: int = Field(default=5, ge=1)  # Retry-After while another holds it
     leader_lease: float = Field(default=10.0, gt=0)  # polling leadership lease
     webhook_max_connections: int = Field(default=40, ge=1, le=100)
+    # The outbox: decided actions, carried out by every instance's workers.
+    # false: this instance only answers webhooks and leaves the outbox to the others.
+    outbox_workers: bool = True
+    outbox_claim_after: float = Field(default=15.0, gt=0)  # a silent consumer's entries move
+    outbox_key_ttl: int = Field(default=86400, ge=60)  # how long an action key is remembered
+    delete_gather: float = Field(default=0.1, ge=0, le=2)  # seconds to gather deletions
+    # Raid mode (per group: /settings raid auto|on|off and the auto threshold).
+    raid_window: float = Field(default=60.0, gt=0)  # threshold counts members gated in it
+    raid_calm: float = Field(default=60.0, gt=0)  # a raid ends after this long with nobody gated
+    raid_edit_every: float = Field(default=3.0, gt=0)  # the shared notice's refresh interval
     # Telegram's flood limits, shared by every instance (token buckets: burst + refill).
     rate_writes_per_second: float = Field(default=25.0, gt=0)  # Telegram: ~30/s per bot
     rate_writes_burst: int = Field(default=20, ge=1)

@@ -19,6 +19,7 @@ GaugeSource = Callable[[], dict[str, int]]
 # Label values of bot_verifications{result} and bot_cache_lookups{cache}.
 VerificationResult = Literal["member", "not_member", "unknown", "verified", "button_missing"]
 CacheName = Literal["group", "admins", "verify"]
+ActionOutcome = Literal["done", "refused", "retry", "given_up"]
 
 
 class Metrics:
@@ -79,6 +80,13 @@ class Metrics:
             registry=r,
         )
         self.actions = Counter("bot_gate_actions", "Gate actions taken", [*i, "action"], registry=r)
+        self.outbox = Counter(
+            "bot_outbox_actions",
+            "Outbox actions carried out, by kind and outcome (done, refused, retry, given_up)",
+            [*i, "kind", "outcome"],
+            registry=r,
+        )
+        self.raids = Counter("bot_raids", "Raids started and ended", [*i, "event"], registry=r)
         self.leader = Gauge(
             "bot_leader", "1 while this instance holds the polling leader lease", i, registry=r
         )
@@ -123,8 +131,8 @@ class Metrics:
     def cache_looked_up(self, cache: CacheName, hit: bool) -> None:
         self._child(self.cache, cache, "hit" if hit else "miss").inc()
 
-    def message_deleted(self) -> None:
-        self._child(self.actions, "delete").inc()
+    def message_deleted(self, count: int = 1) -> None:
+        self._child(self.actions, "delete").inc(count)
 
     def user_muted(self) -> None:
         self._child(self.actions, "mute").inc()
@@ -134,6 +142,15 @@ class Metrics:
 
     def failed_open(self) -> None:
         self._child(self.fail_open).inc()
+
+    def action_done(self, kind: str, outcome: ActionOutcome, count: int = 1) -> None:
+        self._child(self.outbox, kind, outcome).inc(count)
+
+    def raid_started(self) -> None:
+        self._child(self.raids, "started").inc()
+
+    def raid_ended(self) -> None:
+        self._child(self.raids, "ended").inc()
 
     def _child(self, metric: Counter, *labels: str) -> Counter:
         """`metric`'s child for this instance and `labels`, bound once."""

@@ -25,6 +25,9 @@ from gmbot.container.delivery import registrar_for
 from gmbot.db.engine import pool_status
 from gmbot.delivery.fast_path import FastPath
 from gmbot.delivery.guard import UpdateGuard
+from gmbot.delivery.outbox_worker import OutboxWorkers
+from gmbot.delivery.periodic import Periodic
+from gmbot.delivery.poison import PoisonMessages
 from gmbot.delivery.polling import GuardMiddleware
 from gmbot.delivery.webhook_setup import WebhookRegistrar
 from gmbot.metrics import Metrics
@@ -60,6 +63,9 @@ class Runtime:
     fast_path: FastPath | None
     probes: Probes
     janitor: PromptJanitor
+    poison_messages: PoisonMessages
+    workers: OutboxWorkers
+    raid_sweep: Periodic
     tasks: list[asyncio.Task[None]]
 
     @property
@@ -86,6 +92,7 @@ class Runtime:
             previous_secret=s.previous_secret,
             previous_allowed=self.registrar().previous_secret_allowed,
             fast_path=self.fast_path,
+            poison_messages=self.poison_messages,
         )
         app[WEBHOOK_HANDLER] = handler
         app.router.add_post(s.webhook_path, handler.receive)
@@ -93,6 +100,8 @@ class Runtime:
 
     async def stop(self) -> None:
         self.janitor.stop()
+        self.workers.stop()
+        self.raid_sweep.stop()
         if self.tasks:
             _done, pending = await asyncio.wait(self.tasks, timeout=5)
             for task in pending:
@@ -125,6 +134,8 @@ async def _start(settings: Settings, container: Application) -> Runtime:
         await upgrade(engine)
     services: Services = await resolve(container.services.bundle)  # getMe happens here
     janitor: PromptJanitor = await resolve(container.services.janitor)
+    workers: OutboxWorkers = await resolve(delivery.workers)
+    raid_sweep: Periodic = await resolve(delivery.raid_sweep)
     redis: Redis = await resolve(gateways.redis)
     runtime = Runtime(
         settings=settings,
@@ -137,8 +148,16 @@ async def _start(settings: Settings, container: Application) -> Runtime:
         fast_path=await resolve(delivery.fast_path),
         probes=await resolve(delivery.probes),
         janitor=janitor,
+        poison_messages=await resolve(delivery.poison_messages),
+        workers=workers,
+        raid_sweep=raid_sweep,
         tasks=[asyncio.create_task(janitor.run(), name="prompt-janitor")],
     )
+    if settings.outbox_workers:
+        runtime.tasks += [
+            asyncio.create_task(workers.run(), name="outbox-workers"),
+            asyncio.create_task(raid_sweep.run(), name="raid-sweep"),
+        ]
     _register_pool_gauges(services.metrics, engine, redis)
     # Everything built so far lives as long as the process: keep it out of the
     # collector's full passes, which otherwise stall requests for tens of ms.
@@ -204,7 +223,11 @@ async def _serve_polling(runtime: Runtime, stop: asyncio.Event) -> None:
     await runtime.bot.delete_webhook(drop_pending_updates=False)
     await runtime.registrar().forget()
     runtime.dispatcher.update.outer_middleware(
-        GuardMiddleware(runtime.guard, wait_limit=settings.update_lease + 5)
+        GuardMiddleware(
+            runtime.guard,
+            wait_limit=settings.update_lease + 5,
+            poison_messages=runtime.poison_messages,
+        )
     )
     leader = await resolve(runtime.container.delivery.leader)
     await leader.run(stop)

@@ -16,7 +16,9 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.counting_uow import CountingUnitOfWorkFactory
 from tests.fakes.gate_cache import InMemoryGateCache
 from tests.fakes.membership_cache import InMemoryMembershipCache
+from tests.fakes.outbox import InMemoryOutbox
 from tests.fakes.prompt_store import InMemoryPromptStore
+from tests.fakes.raid_watch import InMemoryRaidWatch
 from tests.fakes.telegram_gateway import FakeTelegramGateway
 from tests.fakes.throttle import InMemoryThrottle
 
@@ -39,3 +41,7 @@ class FakeGateways(containers.DeclarativeContainer):
     gate_cache = providers.Singleton(InMemoryGateCache, membership_cache, wall_seconds)
     throttle = providers.Singleton(InMemoryThrottle, wall_seconds)
     prompts = providers.Singleton(InMemoryPromptStore, wall_seconds)
+    outbox = providers.Singleton(
+        InMemoryOutbox, wall_seconds, claim_after=settings.provided.outbox_claim_after
+    )
+    raid_watch = providers.Singleton(InMemoryRaidWatch, wall_seconds)

@@ -35,11 +35,13 @@ WRITES = "writes"
 READS = "reads"
 CHAT_PREFIX = "chat:"
 
-# The share of each bucket a priority must leave for higher ones: deletions and mutes
-# may take the last token, so they keep going while prompts and reports wait.
+# The share of the bot's write and read buckets a priority must leave for higher ones:
+# deletions may take the last token, so in a raid they keep going while mutes, prompts
+# and reports wait. A chat's message bucket has no reserve: only prompts, notices and
+# reports post messages, and a reserve there would only slow them after a 429.
 RESERVE: Mapping[Priority, float] = {
     Priority.DELETE: 0.0,
-    Priority.MUTE: 0.0,
+    Priority.MUTE: 0.1,
     Priority.CHECK: 0.1,
     Priority.PROMPT: 0.25,
     Priority.LOG: 0.5,
@@ -190,8 +192,8 @@ class RedisRateLimiter(RateLimiter):
             return 0.0
         keys: list[str] = []
         args: list[str | int] = [self._now()]
-        reserve = RESERVE[priority]
         for limit in limits:
+            reserve = 0.0 if limit.startswith(CHAT_PREFIX) else RESERVE[priority]
             capacity, interval = self._interval(limit)
             # Whatever the reserve, a full bucket grants any priority one token.
             room = max(interval, math.floor(capacity * (1 - reserve) * interval))

@@ -3,6 +3,8 @@ registration, leader polling and the probes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aiogram import Bot
 from dependency_injector import containers, providers
 from redis.asyncio import Redis
@@ -11,6 +13,9 @@ from gmbot.bot.dispatcher import ALLOWED_UPDATES, build_dispatcher
 from gmbot.config import Settings
 from gmbot.delivery.fast_path import FastPath
 from gmbot.delivery.guard import UpdateGuard
+from gmbot.delivery.outbox_worker import LANES, Lane, OutboxWorkers
+from gmbot.delivery.periodic import Periodic
+from gmbot.delivery.poison import PoisonMessages
 from gmbot.delivery.polling import LeaderPolling
 from gmbot.delivery.webhook_setup import WebhookRegistrar, webhook_config
 from gmbot.domain.models import AuditEntry, AuditKind
@@ -35,6 +40,12 @@ class PoisonAudit:
                 )
             )
             await uow.commit()
+
+
+def lanes_for(settings: Settings) -> tuple[Lane, ...]:
+    return tuple(
+        replace(lane, gather=settings.delete_gather) if lane.gather else lane for lane in LANES
+    )
 
 
 def registrar_for(settings: Settings, bot: Bot, redis: Redis) -> WebhookRegistrar:
@@ -81,7 +92,18 @@ class Delivery(containers.DeclarativeContainer):
         max_attempts=settings.provided.update_max_attempts,
         on_poison=providers.Factory(PoisonAudit, gateways.uow),
     )
+    poison_messages = providers.Singleton(PoisonMessages, services.gate)
     fast_path = providers.Singleton(FastPath, gateways.gate_claims, services.gate, guard, metrics)
+    workers = providers.Singleton(
+        OutboxWorkers,
+        gateways.outbox,
+        services.runner,
+        settings.provided.instance_id,
+        lanes=providers.Callable(lanes_for, settings),
+    )
+    raid_sweep = providers.Singleton(
+        Periodic, "raid-sweep", services.prompting.provided.sweep, interval=1.0
+    )
     probes = providers.Singleton(
         probes_for, settings, metrics, gateways.uow, gateways.redis_health, gateways.telegram
     )

@@ -15,7 +15,9 @@ from gmbot.cache.gate_claims import RedisGateClaims
 from gmbot.cache.health import RedisHealth
 from gmbot.cache.leader import RedisLeaderLease
 from gmbot.cache.membership_cache import RedisMembershipCache
+from gmbot.cache.outbox import RedisOutbox
 from gmbot.cache.prompt_store import RedisPromptStore
+from gmbot.cache.raid_watch import RedisRaidWatch
 from gmbot.cache.rate_limiter import RateLimits, RedisRateLimiter
 from gmbot.cache.throttle import RedisThrottle
 from gmbot.cache.update_claims import RedisUpdateClaims
@@ -87,5 +89,17 @@ class Gateways(containers.DeclarativeContainer):
     )
     prompts = providers.Singleton(
         RedisPromptStore, redis, namespace=settings.provided.redis_namespace
+    )
+    outbox = providers.Singleton(
+        RedisOutbox,
+        redis,
+        namespace=settings.provided.redis_namespace,
+        key_ttl=settings.provided.outbox_key_ttl,
+        claim_after_ms=providers.Callable(
+            lambda seconds: int(seconds * 1000), settings.provided.outbox_claim_after
+        ),
+    )
+    raid_watch = providers.Singleton(
+        RedisRaidWatch, redis, namespace=settings.provided.redis_namespace
     )
     redis_health = providers.Singleton(RedisHealth, redis)

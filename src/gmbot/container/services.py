@@ -10,6 +10,7 @@ from gmbot.bot.services import Services
 from gmbot.config import FailMode, Settings
 from gmbot.container.resources import bot_id_from
 from gmbot.metrics import Metrics
+from gmbot.services.action_runner import ActionRunner
 from gmbot.services.admin_check import AdminCheck
 from gmbot.services.chat_events import ChatEventsService
 from gmbot.services.directory import GroupDirectory
@@ -20,12 +21,19 @@ from gmbot.services.membership import MembershipChecker
 from gmbot.services.muting import MuteService
 from gmbot.services.notifier import AdminNotifier
 from gmbot.services.private import PrivateService
+from gmbot.services.prompting import PromptService, RaidPolicy
 from gmbot.services.protection import ProtectionService
 from gmbot.services.verification import VerificationService
 
 
 def gate_policy_from(settings: Settings) -> GatePolicy:
     return GatePolicy(fail_open=settings.fail_mode is FailMode.OPEN)
+
+
+def raid_policy_from(settings: Settings) -> RaidPolicy:
+    return RaidPolicy(
+        window=settings.raid_window, calm=settings.raid_calm, edit_every=settings.raid_edit_every
+    )
 
 
 class ServiceLayer(containers.DeclarativeContainer):
@@ -53,7 +61,13 @@ class ServiceLayer(containers.DeclarativeContainer):
         AdminNotifier, gateways.uow, gateways.telegram, gateways.throttle
     )
     muter = providers.Singleton(
-        MuteService, gateways.uow, gateways.telegram, gateways.prompts, metrics, gateways.clock
+        MuteService,
+        gateways.uow,
+        gateways.telegram,
+        gateways.prompts,
+        gateways.outbox,
+        metrics,
+        gateways.clock,
     )
     gate = providers.Singleton(
         GateService,
@@ -61,14 +75,27 @@ class ServiceLayer(containers.DeclarativeContainer):
         directory,
         checker,
         muter,
-        gateways.prompts,
+        gateways.outbox,
         notifier,
         gateways.telegram,
         gateways.uow,
         metrics,
         gate_policy,
+    )
+    raid_policy = providers.Callable(raid_policy_from, settings)
+    prompting = providers.Singleton(
+        PromptService,
+        directory,
+        gateways.prompts,
+        gateways.raid_watch,
+        gateways.telegram,
+        notifier,
+        gateways.uow,
+        metrics,
+        raid_policy,
         clock=gateways.wall_seconds,
     )
+    runner = providers.Singleton(ActionRunner, gate, muter, prompting, directory, metrics)
     protection = providers.Singleton(
         ProtectionService,
         gateways.uow,

@@ -21,12 +21,14 @@ from redis.exceptions import RedisError
 from gmbot.cache.gate_claims import RedisGateClaims
 from gmbot.cache.update_claims import ClaimState
 from gmbot.delivery.guard import Admission, Ticket, UpdateGuard
-from gmbot.domain.ports import GateLookup
+from gmbot.domain.ports import CacheUnavailable, GateLookup
 from gmbot.domain.telegram import USER_CONTENT_TYPES, ChatType
 from gmbot.metrics import Metrics
 from gmbot.services.events import IncomingMessage
 from gmbot.services.gate import GateService
 from gmbot.services.gate_verdicts import SETTLED
+
+log = structlog.get_logger(__name__)
 
 # Keys whose presence makes a message media content (the text case is checked apart;
 # "unknown" content is left to aiogram).
@@ -154,6 +156,12 @@ class FastPath:
                     return Admission.HANDLE, SETTLED[lookup.state]
                 ticket = Ticket(update_id, Admission.HANDLE, found.token, found.attempt)
                 if await self._guard.too_many_attempts(ticket, msg.chat_id):
+                    # Given up on as an update, not as a message: a worker still
+                    # decides on it, so a gated message never stays for that.
+                    try:
+                        await self._gate.defer(msg)
+                    except CacheUnavailable:
+                        log.error("poison_message_not_deferred", update_id=update_id)
                     return Admission.POISON, None
         except (RedisError, OSError) as exc:
             raise FastPathUnavailable(str(exc)) from exc

@@ -28,8 +28,16 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 class GuardMiddleware(BaseMiddleware):
     """The update claim, for updates that arrive by getUpdates."""
 
-    def __init__(self, guard: UpdateGuard, *, wait_limit: float, poll: float = 0.5) -> None:
+    def __init__(
+        self,
+        guard: UpdateGuard,
+        *,
+        wait_limit: float,
+        poll: float = 0.5,
+        poison_messages: Callable[[Update], Awaitable[None]] | None = None,
+    ) -> None:
         self._guard = guard
+        self._poison = poison_messages
         self._wait_limit = wait_limit
         self._poll = poll
 
@@ -40,6 +48,8 @@ class GuardMiddleware(BaseMiddleware):
             ticket = await self._guard.admit(event.update_id)
             if ticket.admission is Admission.HANDLE:
                 return await self._guard.run(ticket, lambda: handler(event, data))
+            if ticket.admission is Admission.POISON and self._poison is not None:
+                await self._poison(event)
             if ticket.admission is not Admission.DUPLICATE_IN_FLIGHT or waited >= self._wait_limit:
                 return UNHANDLED
             # A previous leader was handling it when it died: wait for its lease

@@ -514,7 +514,6 @@ class TelegramGateway(ABC):
         An edit that changes nothing is not an error.
         """
 
-
     @abstractmethod
     async def answer_callback(
         self, callback_id: str, text: str | None = None, *, alert: bool = False

@@ -1,37 +1,39 @@
 """The per-message gate: pass members, remove and mute everyone else.
 
 Steady state for a verified member: one Redis round trip (GateCache.lookup), no
-database query, no Bot API call, no log line.
+database query, no Bot API call, no log line. For anyone else the gate only decides:
+what to do (delete, mute, prompt) is recorded in the outbox, in one more round trip,
+and carried out by the workers within Telegram's limits. A sender whose membership
+is not cached is looked up by a worker too (`check`), never inside the chat's
+webhook request, which would hold back every later update of the chat.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
 
-from gmbot.domain.models import AuditEntry, AuditKind, GateAction, LinkedChannel, ProtectedGroup
+from gmbot.domain.models import AuditEntry, AuditKind, GateAction, ProtectedGroup
 from gmbot.domain.ports import (
     CacheUnavailable,
-    DueDeletion,
     GateCache,
     GateLookup,
     GateState,
-    PromptStore,
+    Outbox,
     TelegramGateway,
     UnitOfWorkFactory,
 )
 from gmbot.domain.telegram import NotEnoughRights, TelegramError
 from gmbot.metrics import Metrics
+from gmbot.services import gate_plan as plan
 from gmbot.services import texts
 from gmbot.services.directory import GroupDirectory
 from gmbot.services.events import IncomingMessage
 from gmbot.services.gate_verdicts import SETTLED
 from gmbot.services.gate_verdicts import Verdict as Verdict  # re-exported: callers import it here
 from gmbot.services.membership import Membership, MembershipChecker
-from gmbot.services.muting import RESTRICT_RIGHT, MuteOutcome, MuteService
+from gmbot.services.muting import MuteService
 from gmbot.services.notifier import AdminNotifier
 
 log = structlog.get_logger(__name__)
@@ -53,25 +55,23 @@ class GateService:
         directory: GroupDirectory,
         checker: MembershipChecker,
         muter: MuteService,
-        prompts: PromptStore,
+        outbox: Outbox,
         notifier: AdminNotifier,
         telegram: TelegramGateway,
         uow: UnitOfWorkFactory,
         metrics: Metrics,
         policy: GatePolicy,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self._cache = cache
         self._directory = directory
         self._checker = checker
         self._muter = muter
-        self._prompts = prompts
+        self._outbox = outbox
         self._notifier = notifier
         self._telegram = telegram
         self._uow = uow
         self._metrics = metrics
         self._policy = policy
-        self._clock = clock
 
     async def on_message(
         self, msg: IncomingMessage, looked_up: GateLookup | None = None
@@ -84,15 +84,9 @@ class GateService:
         if msg.user_id is None or msg.user_is_bot:
             return Verdict.PASSED
         try:
-            look = looked_up or await self._cache.lookup(msg.chat_id, msg.user_id)
+            look = await self._look_up(msg, looked_up)
         except CacheUnavailable:
             return await self._without_cache(msg)
-        if look.state is GateState.GROUP_UNKNOWN:
-            await self._directory.reload(msg.chat_id)
-            look = await self._cache.lookup(msg.chat_id, msg.user_id)
-        if look.state is GateState.ADMINS_UNKNOWN:
-            await self._directory.load_admins(msg.chat_id)
-            look = await self._cache.lookup(msg.chat_id, msg.user_id)
         state = look.state
         settled = SETTLED.get(state)
         if settled is not None:
@@ -102,25 +96,30 @@ class GateService:
         group = await self._directory.group(msg.chat_id)
         if group is None or not group.active:
             return Verdict.IGNORED
-        ids = [c.channel_id for c in group.channels]
-        if state is GateState.ADMINS_UNKNOWN:
-            # Telegram would not list the admins, so the cached verdict stopped
-            # before the exempt and admin checks: make both for this one user.
-            async with self._uow() as uow:
-                if msg.user_id in await uow.exempt.list(msg.chat_id):
-                    return Verdict.PASSED
-            try:
-                if (await self._telegram.get_member(msg.chat_id, msg.user_id)).is_admin:
-                    return Verdict.PASSED
-            except TelegramError:
-                pass
-            membership = await self._checker.check(msg.user_id, ids)
-        else:
-            membership = await self._checker.check(
-                msg.user_id, look.unknown, known_missing=look.missing
-            )
-            membership.joined.update(set(ids) - membership.missing - membership.unknown)
-        return await self._decide(group, msg, membership)
+        try:
+            if state is GateState.ADMINS_UNKNOWN or look.unknown:
+                # A Telegram look-up is needed: a worker makes it, so this chat's
+                # later updates do not wait behind it.
+                await self._outbox.record([plan.check(msg)])
+                return Verdict.QUEUED
+            # Every channel is cached, and some as not joined: decide right away.
+            ids = {c.channel_id for c in group.channels}
+            membership = Membership(joined=ids - set(look.missing), missing=set(look.missing))
+            return await self._decide(group, msg, membership)
+        except CacheUnavailable:
+            return await self._without_cache(msg)
+
+    async def _look_up(self, msg: IncomingMessage, looked_up: GateLookup | None) -> GateLookup:
+        """The cached verdict, loading the group or its admins first if not cached."""
+        assert msg.user_id is not None
+        look = looked_up or await self._cache.lookup(msg.chat_id, msg.user_id)
+        if look.state is GateState.GROUP_UNKNOWN:
+            await self._directory.reload(msg.chat_id)
+            look = await self._cache.lookup(msg.chat_id, msg.user_id)
+        if look.state is GateState.ADMINS_UNKNOWN:
+            await self._directory.load_admins(msg.chat_id)
+            look = await self._cache.lookup(msg.chat_id, msg.user_id)
+        return look
 
     async def _without_cache(self, msg: IncomingMessage) -> Verdict:
         """Redis is down: decide from the database and Telegram alone, never by guessing."""
@@ -161,6 +160,43 @@ class GateService:
             return Verdict.REMOVED
         return Verdict.PASSED
 
+    async def defer(self, msg: IncomingMessage) -> None:
+        """Leave the whole decision to a worker (the update itself is given up on)."""
+        if msg.user_id is not None and not msg.user_is_bot:
+            await self._outbox.record([plan.check(msg)])
+
+    async def check(self, msg: IncomingMessage) -> Verdict:
+        """A worker's half of the gate: look membership up with Telegram (and, when
+        the admin list could not be loaded, whether the sender is an admin), then
+        record what to do, as the webhook would have. The cache is asked again first:
+        the sender may have been verified or made an admin meanwhile."""
+        assert msg.user_id is not None
+        look = await self._look_up(msg, None)
+        if look.state in SETTLED:
+            return SETTLED[look.state]  # an admin or exempt meanwhile, or verified
+        group = await self._directory.group(msg.chat_id)
+        if look.state is GateState.GROUP_UNKNOWN or group is None or not group.active:
+            return Verdict.IGNORED
+        ids = [c.channel_id for c in group.channels]
+        if look.state is GateState.ADMINS_UNKNOWN:
+            # Telegram would not list the admins, so the cached verdict stopped
+            # before the exempt and admin checks: make both for this one user.
+            async with self._uow() as uow:
+                if msg.user_id in await uow.exempt.list(msg.chat_id):
+                    return Verdict.PASSED
+            try:
+                if (await self._telegram.get_member(msg.chat_id, msg.user_id)).is_admin:
+                    return Verdict.PASSED
+            except TelegramError:
+                pass
+            membership = await self._checker.check(msg.user_id, ids)
+        else:
+            membership = await self._checker.check(
+                msg.user_id, look.unknown, known_missing=look.missing
+            )
+            membership.joined.update(set(ids) - membership.missing - membership.unknown)
+        return await self._decide(group, msg, membership)
+
     async def _decide(
         self, group: ProtectedGroup, msg: IncomingMessage, membership: Membership
     ) -> Verdict:
@@ -184,15 +220,13 @@ class GateService:
             return Verdict.FAIL_OPEN
         self._metrics.membership_decided("not_member" if membership.missing else "unknown")
         missing_ids = membership.missing | membership.unknown
-        missing = [c for c in group.channels if c.channel_id in missing_ids]
-        await self._remove(group, msg)
-        muted = False
-        if group.settings.action is GateAction.MUTE:
-            outcome = await self._muter.mute(group, msg.user_id)
-            muted = outcome is MuteOutcome.MUTED
-            if outcome is MuteOutcome.REFUSED:
-                await self._rights_lost(group, [RESTRICT_RIGHT])
-        await self._prompt(group, msg, missing, muted)
+        missing = [c.channel_id for c in group.channels if c.channel_id in missing_ids]
+        muting = group.settings.action is GateAction.MUTE
+        actions = [plan.delete(msg.chat_id, msg.message_id)]
+        if muting:
+            actions.append(plan.mute(msg.chat_id, msg.user_id))
+        actions.append(plan.prompt(msg, missing, muted=muting))
+        await self._outbox.record(actions)
         return Verdict.REMOVED
 
     async def _sender_chat(self, msg: IncomingMessage) -> Verdict:
@@ -205,45 +239,28 @@ class GateService:
             return Verdict.IGNORED
         if msg.sender_chat_id == group.linked_chat_id or not group.settings.delete_channel_posts:
             return Verdict.PASSED
-        await self._remove(group, msg)
+        try:
+            await self._outbox.record([plan.delete(msg.chat_id, msg.message_id)])
+        except CacheUnavailable:
+            await self._remove(group, msg)
         return Verdict.CHANNEL_POST_REMOVED
 
+    async def delete_batch(self, chat_id: int, message_ids: list[int]) -> None:
+        """Delete gated messages of one chat in one call (the workers batch them)."""
+        await self._telegram.delete_messages(chat_id, message_ids)
+        self._metrics.message_deleted(len(message_ids))
+
     async def _remove(self, group: ProtectedGroup, msg: IncomingMessage) -> None:
+        """Redis is down, so is the outbox: delete right away."""
         try:
             await self._telegram.delete_message(msg.chat_id, msg.message_id)
             self._metrics.message_deleted()
         except NotEnoughRights:
-            await self._rights_lost(group, [DELETE_RIGHT])
+            await self.rights_lost(group, [DELETE_RIGHT])
         except TelegramError as err:
             log.warning("delete_failed", chat_id=msg.chat_id, error=err.description)
 
-    async def _prompt(
-        self, group: ProtectedGroup, msg: IncomingMessage, missing: list[LinkedChannel], muted: bool
-    ) -> None:
-        assert msg.user_id is not None
-        ttl = group.settings.prompt_ttl
-        if not await self._prompts.claim(msg.chat_id, msg.user_id, ttl, owner=msg.message_id):
-            return  # one prompt per user per group, not one per message
-        text = texts.prompt(msg.user_id, msg.user_name, missing, muted)
-        if group.missing_rights:
-            text += "\n\n" + texts.rights_warning(group.missing_rights)
-        try:
-            message_id = await self._telegram.send_message(
-                msg.chat_id,
-                text,
-                keyboard=texts.prompt_keyboard(msg.user_id, missing),
-                thread_id=msg.thread_id,
-            )
-        except TelegramError as err:
-            await self._prompts.clear(msg.chat_id, msg.user_id)
-            log.warning("prompt_failed", chat_id=msg.chat_id, error=err.description)
-            return
-        await self._prompts.attach(msg.chat_id, msg.user_id, message_id, ttl)
-        await self._prompts.schedule_deletion(
-            DueDeletion(msg.chat_id, message_id, msg.user_id), self._clock() + ttl
-        )
-
-    async def _rights_lost(self, group: ProtectedGroup, rights: list[str]) -> None:
+    async def rights_lost(self, group: ProtectedGroup, rights: list[str]) -> None:
         merged = sorted(set(group.missing_rights) | set(rights))
         if merged != sorted(group.missing_rights):
             async with self._uow() as uow:

@@ -17,7 +17,8 @@ class Verdict(StrEnum):
     IGNORED = "ignored"  # not a protected group
     PASSED = "passed"
     FAIL_OPEN = "fail_open"  # membership unknown, let through
-    REMOVED = "removed"  # deleted (and muted, per the group's action)
+    REMOVED = "removed"  # removal (and mute, per the group's action) recorded
+    QUEUED = "queued"  # a worker looks the sender up, then decides
     CHANNEL_POST_REMOVED = "channel_post_removed"
 
 

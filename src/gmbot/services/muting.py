@@ -9,9 +9,10 @@ from enum import StrEnum
 import structlog
 
 from gmbot.domain.models import AuditEntry, AuditKind, ProtectedGroup, Restriction
-from gmbot.domain.ports import PromptStore, TelegramGateway, UnitOfWorkFactory
-from gmbot.domain.telegram import MUTED, MemberStatus, NotEnoughRights, TelegramError
+from gmbot.domain.ports import Outbox, PromptStore, TelegramGateway, UnitOfWorkFactory
+from gmbot.domain.telegram import MUTED, NotEnoughRights, TelegramError
 from gmbot.metrics import Metrics
+from gmbot.services.gate_plan import mute_key
 
 log = structlog.get_logger(__name__)
 
@@ -22,7 +23,6 @@ RESTRICT_RIGHT = "can_restrict_members"
 
 class MuteOutcome(StrEnum):
     MUTED = "muted"
-    RESTRICTED_BY_OTHERS = "restricted_by_others"
     REFUSED = "refused"  # the bot lacks the right
 
 
@@ -32,29 +32,24 @@ class MuteService:
         uow: UnitOfWorkFactory,
         telegram: TelegramGateway,
         prompts: PromptStore,
+        outbox: Outbox,
         metrics: Metrics,
         clock: Callable[[], datetime],
     ) -> None:
         self._uow = uow
         self._telegram = telegram
         self._prompts = prompts
+        self._outbox = outbox
         self._metrics = metrics
         self._clock = clock
 
     async def mute(self, group: ProtectedGroup, user_id: int) -> MuteOutcome:
-        """Restrict the user and record that GMBot did it.
+        """Restrict a member who was just gated, and record that GMBot did it.
 
-        A user someone else already restricted is left alone: GMBot would
-        otherwise take that restriction over and later lift it.
+        Telegram is not asked first whether someone else restricted the member: they
+        have just posted, so nobody had taken that right away. The outbox's key makes
+        it one mute per member until GMBot lifts it, however many messages they sent.
         """
-        try:
-            current = await self._telegram.get_member(group.chat_id, user_id)
-        except TelegramError:
-            current = None
-        if current is not None and current.status is MemberStatus.RESTRICTED:
-            async with self._uow() as uow:
-                ours = await uow.restrictions.get(group.chat_id, user_id)
-            return MuteOutcome.MUTED if ours else MuteOutcome.RESTRICTED_BY_OTHERS
         now = self._clock()
         until = None
         if group.settings.mute_seconds:
@@ -94,6 +89,7 @@ class MuteService:
             await uow.restrictions.remove(chat_id, user_id)
             await uow.audit.add(AuditEntry(AuditKind.UNMUTE, chat_id, user_id, detail=reason))
             await uow.commit()
+        await self._forget_mutes(chat_id, [user_id])
         self._metrics.users_unmuted()
         log.info("user_unmuted", chat_id=chat_id, user_id=user_id, reason=reason)
         await self.clear_prompt(chat_id, user_id)
@@ -121,11 +117,19 @@ class MuteService:
                 await uow.restrictions.remove(chat_id, r.user_id)
                 await uow.audit.add(AuditEntry(AuditKind.UNMUTE, chat_id, r.user_id, detail=reason))
                 await uow.commit()
+            await self._forget_mutes(chat_id, [r.user_id])
             await self.clear_prompt(chat_id, r.user_id)
             lifted += 1
         self._metrics.users_unmuted(lifted)
         log.info("mutes_lifted", chat_id=chat_id, count=lifted, reason=reason)
         return lifted
+
+    async def _forget_mutes(self, chat_id: int, user_ids: list[int]) -> None:
+        """A later offence must mute again: the mute's outbox key is released."""
+        try:
+            await self._outbox.forget([mute_key(chat_id, u) for u in user_ids])
+        except Exception as exc:  # the key expires by itself; the lift stands
+            log.warning("mute_key_forget_failed", chat_id=chat_id, error=str(exc))
 
     async def clear_prompt(self, chat_id: int, user_id: int) -> None:
         message_id = await self._prompts.clear(chat_id, user_id)

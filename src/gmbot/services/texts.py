@@ -65,3 +65,35 @@ def rights_lost_notice(title: str, missing: Iterable[str], where: str) -> str:
         f"⚠️ GMBot lost rights it needs in {escape(where)} (group <b>{escape(title)}</b>): "
         f"{escape(names)}. Protection cannot work until they are restored."
     )
+
+
+EVERYONE = 0  # the subject of the raid notice's button: whoever presses it
+
+
+def raid_notice(gated: int, channels: list[LinkedChannel]) -> str:
+    who = "1 member" if gated == 1 else f"{gated} members"
+    return (
+        f"🛡 Many new messages from people who have not joined {channel_list(channels)}: "
+        f"they were removed. {who} must join {channel_list(channels)} to write here, "
+        f"then press “{JOINED_BUTTON}”."
+    )
+
+
+def raid_keyboard(channels: list[LinkedChannel]) -> Keyboard:
+    return prompt_keyboard(EVERYONE, channels)
+
+
+def raid_started_report(title: str, gated: int) -> str:
+    return (
+        f"🛡 Raid in <b>{escape(title)}</b>: {gated} members who have not joined the linked "
+        "channels posted within a minute. Their messages are removed and they are muted; "
+        "one shared notice replaces the per-member prompts until things calm down."
+    )
+
+
+def raid_ended_report(title: str, gated: int, seconds: float) -> str:
+    minutes = max(1, round(seconds / 60))
+    return (
+        f"✅ The raid in <b>{escape(title)}</b> is over after about {minutes} min: "
+        f"{gated} members were gated. Per-member prompts are back."
+    )

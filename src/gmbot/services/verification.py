@@ -11,6 +11,7 @@ from gmbot.domain.models import AuditEntry, AuditKind, LinkedChannel
 from gmbot.domain.ports import MembershipCache, Throttle, UnitOfWorkFactory
 from gmbot.domain.telegram import TelegramError
 from gmbot.metrics import Metrics
+from gmbot.services import texts
 from gmbot.services.directory import GroupDirectory
 from gmbot.services.membership import MembershipChecker
 from gmbot.services.muting import MuteService
@@ -57,7 +58,15 @@ class VerificationService:
     async def joined_button(
         self, chat_id: int, presser_id: int, subject_id: int, prompt_id: int | None = None
     ) -> ButtonResult:
-        """The "I've joined" button of prompt `prompt_id` for `subject_id` was pressed."""
+        """The "I've joined" button of prompt `prompt_id` for `subject_id` was pressed.
+
+        The raid notice's button has no subject (texts.EVERYONE): it verifies whoever
+        presses it, and the notice stays for the others.
+        """
+        shared = subject_id == texts.EVERYONE
+        if shared:
+            subject_id = presser_id
+            prompt_id = None
         if presser_id != subject_id:
             return ButtonResult(ButtonOutcome.NOT_YOURS)
         group = await self._directory.group(chat_id)

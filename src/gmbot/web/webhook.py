@@ -48,6 +48,7 @@ class WebhookHandler:
         previous_secret: str | None = None,
         previous_allowed: Callable[[], Awaitable[bool]] | None = None,
         fast_path: FastPath | None = None,
+        poison_messages: Callable[[Update], Awaitable[None]] | None = None,
     ) -> None:
         self._dp = dispatcher
         self._bot = bot
@@ -61,6 +62,7 @@ class WebhookHandler:
         self._previous = previous_secret.encode() if previous_secret else None
         self._previous_allowed = previous_allowed
         self._fast = fast_path
+        self._poison = poison_messages
         self._inflight = metrics.webhook_inflight.labels(metrics.instance_id)
         self.draining = False
 
@@ -115,6 +117,8 @@ class WebhookHandler:
             except Exception as exc:  # Redis down: handle anyway rather than stall
                 log.warning("update_claim_unavailable", update_id=update.update_id, error=str(exc))
         if ticket is not None and ticket.admission is not Admission.HANDLE:
+            if ticket.admission is Admission.POISON and self._poison is not None:
+                await self._poison(update)
             return self._answer(ticket.admission)
 
         async def work() -> Admission:

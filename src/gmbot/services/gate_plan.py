@@ -1,0 +1,81 @@
+"""The actions the gate records for one message, with their idempotency keys.
+
+Keys are what make a redelivered update or a replayed decision harmless:
+- a message is deleted once (`del:<chat>:<message>`);
+- a member is muted once until GMBot lifts the mute (`mute:<chat>:<user>`, forgotten
+  when the mute is lifted, so a later offence mutes again);
+- each message is checked and prompted for at most once (`check:`/`prompt:` by
+  message), and the prompt store keeps it to one live prompt per member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from gmbot.domain.actions import Action, ActionKind
+from gmbot.domain.telegram import ChatType
+from gmbot.services.events import IncomingMessage
+
+
+def delete_key(chat_id: int, message_id: int) -> str:
+    return f"del:{chat_id}:{message_id}"
+
+
+def mute_key(chat_id: int, user_id: int) -> str:
+    return f"mute:{chat_id}:{user_id}"
+
+
+def delete(chat_id: int, message_id: int) -> Action:
+    return Action(
+        ActionKind.DELETE,
+        chat_id,
+        delete_key(chat_id, message_id),
+        {"message": str(message_id)},
+    )
+
+
+def mute(chat_id: int, user_id: int) -> Action:
+    return Action(ActionKind.MUTE, chat_id, mute_key(chat_id, user_id), {"user": str(user_id)})
+
+
+def check(msg: IncomingMessage) -> Action:
+    """The sender's membership (and, if the admin list is unknown, rank) to look up."""
+    return Action(
+        ActionKind.CHECK, msg.chat_id, f"check:{msg.chat_id}:{msg.message_id}", message_fields(msg)
+    )
+
+
+def prompt(msg: IncomingMessage, missing: Iterable[int], *, muted: bool) -> Action:
+    fields = dict(message_fields(msg))
+    fields["missing"] = ",".join(str(c) for c in missing)
+    fields["muted"] = "1" if muted else ""
+    return Action(ActionKind.PROMPT, msg.chat_id, f"prompt:{msg.chat_id}:{msg.message_id}", fields)
+
+
+def message_fields(msg: IncomingMessage) -> Mapping[str, str]:
+    """What a worker needs to decide on the message later, as strings."""
+    return {
+        "message": str(msg.message_id),
+        "user": str(msg.user_id) if msg.user_id is not None else "",
+        "name": msg.user_name,
+        "chat_type": msg.chat_type.value,
+        "thread": str(msg.thread_id) if msg.thread_id is not None else "",
+        "edited": "1" if msg.edited else "",
+    }
+
+
+def message_of(action: Action) -> IncomingMessage:
+    f = action.fields
+    return IncomingMessage(
+        chat_id=action.chat_id,
+        chat_type=ChatType(f.get("chat_type") or ChatType.SUPERGROUP.value),
+        message_id=int(f["message"]),
+        user_id=action.int_field("user"),
+        user_name=f.get("name", ""),
+        thread_id=action.int_field("thread"),
+        edited=bool(f.get("edited")),
+    )
+
+
+def channel_ids(action: Action) -> list[int]:
+    return [int(c) for c in action.fields.get("missing", "").split(",") if c]

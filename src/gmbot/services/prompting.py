@@ -1,0 +1,228 @@
+"""Prompts for gated members, and the shared notice that replaces them in a raid.
+
+Outside a raid each gated member gets one prompt of their own. Once enough members
+are gated within a minute (the group's raid threshold), the prompts on screen are
+removed and one shared notice takes their place, edited in place as the count grows
+(at most every few seconds), so the bot never floods the group it protects: at most
+two of its messages are on screen. The notice goes when the raid has been calm for a
+while. Start and end are audited, counted and reported to the admins once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from gmbot.domain.actions import Priority, acting_as
+from gmbot.domain.models import AuditEntry, AuditKind, LinkedChannel, ProtectedGroup
+from gmbot.domain.ports import (
+    DueDeletion,
+    PromptStore,
+    RaidPhase,
+    RaidSignal,
+    RaidWatch,
+    TelegramGateway,
+    UnitOfWorkFactory,
+)
+from gmbot.domain.telegram import TelegramError, TelegramUnavailable
+from gmbot.metrics import Metrics
+from gmbot.services import texts
+from gmbot.services.directory import GroupDirectory
+from gmbot.services.events import IncomingMessage
+from gmbot.services.notifier import AdminNotifier
+
+log = structlog.get_logger(__name__)
+
+REPORT_PERIOD = 300.0  # one start and one end report per raid, even if it flickers
+
+
+@dataclass(frozen=True, slots=True)
+class RaidPolicy:
+    window: float = 60.0  # the threshold counts members gated within this many seconds
+    calm: float = 60.0  # a raid ends after this long with nobody gated
+    edit_every: float = 3.0  # the notice's count is refreshed at most this often
+    notice_claim: float = 30.0  # an instance posting the notice holds it this long
+
+
+class PromptService:
+    def __init__(
+        self,
+        directory: GroupDirectory,
+        prompts: PromptStore,
+        raids: RaidWatch,
+        telegram: TelegramGateway,
+        notifier: AdminNotifier,
+        uow: UnitOfWorkFactory,
+        metrics: Metrics,
+        policy: RaidPolicy,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._directory = directory
+        self._prompts = prompts
+        self._raids = raids
+        self._telegram = telegram
+        self._notifier = notifier
+        self._uow = uow
+        self._metrics = metrics
+        self._policy = policy
+        self._clock = clock
+
+    async def gated(self, msg: IncomingMessage, missing_ids: list[int], *, muted: bool) -> None:
+        """A member was gated: prompt them, or let the raid notice speak for them.
+
+        Raises TelegramUnavailable / RetryLater when Telegram could not be reached:
+        the outbox tries again later.
+        """
+        assert msg.user_id is not None
+        group = await self._directory.group(msg.chat_id)
+        if group is None or not group.active:
+            return
+        p = self._policy
+        signal = await self._raids.gated(
+            msg.chat_id,
+            msg.user_id,
+            self._clock(),
+            threshold=group.settings.raid_start_at,
+            window=p.window,
+            edit_every=p.edit_every,
+        )
+        if signal.phase is RaidPhase.CALM:
+            missing = [c for c in group.channels if c.channel_id in missing_ids] or list(
+                group.channels
+            )
+            await self._prompt(group, msg, missing, muted)
+            return
+        if signal.phase is RaidPhase.STARTED:
+            await self._raid_started(group, signal)
+        if signal.notice_id is None:
+            await self._post_notice(group, signal.gated)
+        elif signal.edit_due:
+            await self._refresh(group, signal.notice_id, signal.gated)
+
+    async def _prompt(
+        self, group: ProtectedGroup, msg: IncomingMessage, missing: list[LinkedChannel], muted: bool
+    ) -> None:
+        assert msg.user_id is not None
+        ttl = group.settings.prompt_ttl
+        if not await self._prompts.claim(msg.chat_id, msg.user_id, ttl, owner=msg.message_id):
+            return  # one prompt per member per group, not one per message
+        text = texts.prompt(msg.user_id, msg.user_name, missing, muted)
+        if group.missing_rights:
+            text += "\n\n" + texts.rights_warning(group.missing_rights)
+        try:
+            message_id = await self._telegram.send_message(
+                msg.chat_id,
+                text,
+                keyboard=texts.prompt_keyboard(msg.user_id, missing),
+                thread_id=msg.thread_id,
+            )
+        except TelegramUnavailable:
+            await self._prompts.clear(msg.chat_id, msg.user_id)
+            raise
+        except TelegramError as err:
+            await self._prompts.clear(msg.chat_id, msg.user_id)
+            log.warning("prompt_failed", chat_id=msg.chat_id, error=err.description)
+            return
+        await self._prompts.attach(msg.chat_id, msg.user_id, message_id, ttl)
+        await self._prompts.schedule_deletion(
+            DueDeletion(msg.chat_id, message_id, msg.user_id), self._clock() + ttl
+        )
+        if not await self._raids.prompt_shown(msg.chat_id, message_id, ttl):
+            # A raid began while this prompt was on its way: the notice replaces it.
+            await self._delete(msg.chat_id, [message_id])
+
+    async def _raid_started(self, group: ProtectedGroup, signal: RaidSignal) -> None:
+        chat_id = group.chat_id
+        log.warning("raid_started", chat_id=chat_id, gated=signal.gated)
+        self._metrics.raid_started()
+        async with self._uow() as uow:
+            await uow.audit.add(
+                AuditEntry(AuditKind.RAID_START, chat_id, detail=f"gated={signal.gated}")
+            )
+            await uow.commit()
+        # The prompts on screen go before the notice comes: never three at once.
+        await self._delete(chat_id, await self._raids.take_prompts(chat_id))
+        with acting_as(Priority.LOG):
+            await self._notifier.notify(
+                chat_id,
+                "raid_start",
+                texts.raid_started_report(group.title, signal.gated),
+                period=REPORT_PERIOD,
+                fallback_to_group=False,
+            )
+
+    async def _post_notice(self, group: ProtectedGroup, gated: int) -> None:
+        chat_id = group.chat_id
+        if not await self._raids.claim_notice(chat_id, self._policy.notice_claim):
+            return  # another instance is posting it
+        channels = list(group.channels)
+        try:
+            message_id = await self._telegram.send_message(
+                chat_id, texts.raid_notice(gated, channels), keyboard=texts.raid_keyboard(channels)
+            )
+        except BaseException:
+            await self._raids.release_notice(chat_id)  # the retry may post it at once
+            raise
+        if not await self._raids.notice_posted(chat_id, message_id, gated):
+            await self._delete(chat_id, [message_id])  # the raid ended meanwhile
+
+    async def _refresh(self, group: ProtectedGroup, notice_id: int, gated: int) -> None:
+        channels = list(group.channels)
+        try:
+            await self._telegram.edit_message(
+                group.chat_id,
+                notice_id,
+                texts.raid_notice(gated, channels),
+                keyboard=texts.raid_keyboard(channels),
+            )
+        except TelegramUnavailable:
+            return  # the next refresh (or the sweep) carries the newer count
+        except TelegramError as err:
+            log.info("raid_notice_edit_failed", chat_id=group.chat_id, error=err.description)
+            return
+        await self._raids.notice_shown(group.chat_id, gated)
+
+    async def sweep(self) -> int:
+        """Refresh notices showing an old count and end calm raids; returns how many
+        raids ended. Runs on every instance; each item is handed to one of them."""
+        now = self._clock()
+        for chat_id, notice_id, gated in await self._raids.stale_notices(
+            now, self._policy.edit_every
+        ):
+            group = await self._directory.group(chat_id)
+            if group is not None and group.active:
+                await self._refresh(group, notice_id, gated)
+        ended = await self._raids.end_calm(now, self._policy.calm)
+        for raid in ended:
+            self._metrics.raid_ended()
+            log.info("raid_ended", chat_id=raid.chat_id, gated=raid.gated)
+            if raid.notice_id is not None:
+                await self._delete(raid.chat_id, [raid.notice_id])
+            async with self._uow() as uow:
+                await uow.audit.add(
+                    AuditEntry(AuditKind.RAID_END, raid.chat_id, detail=f"gated={raid.gated}")
+                )
+                await uow.commit()
+            group = await self._directory.group(raid.chat_id)
+            title = group.title if group is not None else str(raid.chat_id)
+            with acting_as(Priority.LOG):
+                await self._notifier.notify(
+                    raid.chat_id,
+                    "raid_end",
+                    texts.raid_ended_report(title, raid.gated, now - raid.started_at),
+                    period=REPORT_PERIOD,
+                    fallback_to_group=False,
+                )
+        return len(ended)
+
+    async def _delete(self, chat_id: int, message_ids: list[int]) -> None:
+        if not message_ids:
+            return
+        try:
+            with acting_as(Priority.DELETE):
+                await self._telegram.delete_messages(chat_id, message_ids[:100])
+        except TelegramError as err:
+            log.info("bot_message_delete_failed", chat_id=chat_id, error=err.description)
