@@ -93,6 +93,13 @@ class RateLimiterContract:
         assert await limiter.acquire(["writes"], Priority.LOG) == 0
         assert await limiter.acquire(["writes"], Priority.DELETE) == pytest.approx(1.0)
 
+    async def test_a_chat_bucket_keeps_no_reserve(
+        self, limiter: RedisRateLimiter, clock: ManualClock
+    ) -> None:
+        # Only prompts, notices and reports post messages: each may use the chat's
+        # whole burst, and a reserve would only hold them back after a 429.
+        assert await granted(limiter, [GROUP], Priority.LOG) == RateLimits().group_burst
+
     async def test_a_hold_is_never_shortened(
         self, limiter: RedisRateLimiter, clock: ManualClock
     ) -> None:
