@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     # The outbox: decided actions, carried out by every instance's workers.
     # false: this instance only answers webhooks and leaves the outbox to the others.
     outbox_workers: bool = True
-    outbox_claim_after: float = Field(default=15.0, gt=0)  # a silent consumer's entries move
+    outbox_claim_after: float = Field(default=3.0, gt=0)  # a silent consumer's entries move
     outbox_key_ttl: int = Field(default=86400, ge=60)  # how long an action key is remembered
     delete_gather: float = Field(default=0.1, ge=0, le=2)  # seconds to gather deletions
     # Raid mode (per group: /settings raid auto|on|off and the auto threshold).
@@ -85,9 +85,9 @@ class Settings(BaseSettings):
     raid_edit_every: float = Field(default=3.0, gt=0)  # the shared notice's refresh interval
     # Telegram's flood limits, shared by every instance (token buckets: burst + refill).
     rate_writes_per_second: float = Field(default=25.0, gt=0)  # Telegram: ~30/s per bot
-    rate_writes_burst: int = Field(default=20, ge=1)
+    rate_writes_burst: int = Field(default=5, ge=1)
     rate_reads_per_second: float = Field(default=80.0, gt=0)
-    rate_reads_burst: int = Field(default=40, ge=1)
+    rate_reads_burst: int = Field(default=20, ge=1)
     # Burst + a minute's refill is the most one group gets in any minute (Telegram: 20).
     rate_group_messages_per_minute: float = Field(default=10.0, gt=0)
     rate_group_burst: int = Field(default=10, ge=1)

@@ -127,6 +127,17 @@ class InMemoryOutbox(Outbox):
                 state.value = _DONE
             self.settled.append(entry)
 
+    async def extend(self, consumer: str, entries: Sequence[OutboxEntry]) -> int:
+        self._check()
+        now, ours = self._clock(), 0
+        for entry in entries:
+            priority = int(entry.entry_id.partition("-")[0])
+            stored = self._streams[priority].get(entry.entry_id)
+            if stored is not None and stored.consumer == consumer:
+                stored.taken_at = now
+                ours += 1
+        return ours
+
     async def forget(self, keys: Sequence[str]) -> None:
         self._check()
         for key in keys:

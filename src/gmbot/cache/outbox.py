@@ -152,6 +152,24 @@ return 1
 """).substitute(streams=len(Priority))
 
 
+# KEYS: the streams by priority. ARGV[1] group, ARGV[2] consumer, then priority/id
+# pairs. An entry still pending for this consumer gets its idle time reset (XCLAIM
+# with min-idle 0 and JUSTID, which leaves the delivery count alone); one another
+# consumer took over is left to it. Replies how many were still ours.
+EXTEND_SCRIPT = """
+local group, consumer, ours = ARGV[1], ARGV[2], 0
+for i = 3, #ARGV, 2 do
+  local stream, id = KEYS[tonumber(ARGV[i]) + 1], ARGV[i + 1]
+  local ok, pending = pcall(redis.call, 'XPENDING', stream, group, id, id, 1, consumer)
+  if ok and #pending > 0 then
+    redis.call('XCLAIM', stream, group, consumer, 0, id, 'JUSTID')
+    ours = ours + 1
+  end
+end
+return ours
+"""
+
+
 class RedisOutbox(Outbox):
     def __init__(
         self,
@@ -179,6 +197,7 @@ class RedisOutbox(Outbox):
         self._take = redis.register_script(TAKE_SCRIPT)
         self._vet = redis.register_script(VET_SCRIPT)
         self._settle = redis.register_script(SETTLE_SCRIPT)
+        self._extend = redis.register_script(EXTEND_SCRIPT)
 
     async def record(self, actions: Sequence[Action]) -> int:
         if not actions:
@@ -268,6 +287,18 @@ class RedisOutbox(Outbox):
             args += (priority, stream_id)
         try:
             await self._settle(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    async def extend(self, consumer: str, entries: Sequence[OutboxEntry]) -> int:
+        if not entries:
+            return 0
+        args: list[str | int] = [GROUP, consumer]
+        for e in entries:
+            priority, _, stream_id = e.entry_id.partition("-")
+            args += (priority, stream_id)
+        try:
+            return int(await self._extend(keys=self._streams, args=args))
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc
 

@@ -61,9 +61,9 @@ class RateLimits:
     """Bucket sizes (burst) and refill rates of the named limits."""
 
     writes_per_second: float = 25.0
-    writes_burst: int = 20
+    writes_burst: int = 5
     reads_per_second: float = 80.0
-    reads_burst: int = 40
+    reads_burst: int = 20
     # Burst plus a minute's refill is the most a group sees in any minute (Telegram: 20).
     group_messages_per_minute: float = 10.0
     group_burst: int = 10

@@ -100,6 +100,7 @@ class Delivery(containers.DeclarativeContainer):
         services.runner,
         settings.provided.instance_id,
         lanes=providers.Callable(lanes_for, settings),
+        heartbeat=providers.Callable(lambda s: s.outbox_claim_after / 3, settings),
     )
     raid_sweep = providers.Singleton(
         Periodic, "raid-sweep", services.prompting.provided.sweep, interval=1.0

@@ -52,19 +52,29 @@ class OutboxWorkers:
         lanes: Sequence[Lane] = LANES,
         block_ms: int = 1000,
         error_pause: float = 1.0,
+        heartbeat: float = 1.0,
     ) -> None:
+        """`heartbeat`: how often the entries at work are extended; well inside the
+        outbox's claim timeout, after which another consumer would take them over."""
         self._outbox = outbox
         self._runner = runner
         self._consumer = consumer
         self._lanes = tuple(lanes)
         self._block_ms = block_ms
         self._error_pause = error_pause
+        self._heartbeat = heartbeat
         self._stopping = asyncio.Event()
+        self._at_work: dict[str, OutboxEntry] = {}
 
     async def run(self) -> None:
         """Run every lane until stop()."""
         self._stopping.clear()
-        await asyncio.gather(*(self._lane(lane) for lane in self._lanes))
+        beat = asyncio.create_task(self._keep_claims())
+        try:
+            await asyncio.gather(*(self._lane(lane) for lane in self._lanes))
+        finally:
+            beat.cancel()
+            await asyncio.gather(beat, return_exceptions=True)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -141,10 +151,26 @@ class OutboxWorkers:
         return await self._outbox.take(self._consumer, count, block_ms, priorities=lane.priorities)
 
     async def _carry_out(self, entries: list[OutboxEntry]) -> int:
-        done = await self._runner.run(entries)
-        if done:
-            await self._outbox.settle(done)
+        for entry in entries:
+            self._at_work[entry.entry_id] = entry
+        try:
+            done = await self._runner.run(entries)
+            if done:
+                await self._outbox.settle(done)
+        finally:
+            for entry in entries:
+                self._at_work.pop(entry.entry_id, None)
         return len(done)
+
+    async def _keep_claims(self) -> None:
+        """A long wait for Telegram's budget must not look like a dead consumer."""
+        while True:
+            await asyncio.sleep(self._heartbeat)
+            if self._at_work:
+                try:
+                    await self._outbox.extend(self._consumer, list(self._at_work.values()))
+                except Exception as exc:  # the next beat tries again
+                    log.warning("outbox_extend_failed", error=str(exc))
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -345,6 +345,12 @@ class Outbox(ABC):
         """Carried out (or permanently refused): never hand these keys out again."""
 
     @abstractmethod
+    async def extend(self, consumer: str, entries: Sequence[OutboxEntry]) -> int:
+        """Still at work on these: restart their claim timeout, so they are not handed
+        to another consumer. Entries taken over by another consumer meanwhile are left
+        to it; returns how many are still this consumer's."""
+
+    @abstractmethod
     async def forget(self, keys: Sequence[str]) -> None:
         """Let these keys be recorded again (a lifted mute may be needed again later)."""
 

@@ -97,8 +97,9 @@ class PromptService:
             return
         if signal.phase is RaidPhase.STARTED:
             await self._raid_started(group, signal)
-        if signal.notice_id is None:
-            await self._post_notice(group, signal.gated)
+        elif signal.notice_id is None:
+            if await self._raids.claim_notice(msg.chat_id, p.notice_claim):
+                await self._post_notice(group, signal.gated)
         elif signal.edit_due:
             await self._refresh(group, signal.notice_id, signal.gated)
 
@@ -138,13 +139,17 @@ class PromptService:
         chat_id = group.chat_id
         log.warning("raid_started", chat_id=chat_id, gated=signal.gated)
         self._metrics.raid_started()
+        # The starter holds the notice's claim from the start, so nobody posts it
+        # while the prompts on screen are still being removed: never three at once.
+        claimed = await self._raids.claim_notice(chat_id, self._policy.notice_claim)
+        await self._delete(chat_id, await self._raids.take_prompts(chat_id))
+        if claimed:
+            await self._post_notice(group, signal.gated)
         async with self._uow() as uow:
             await uow.audit.add(
                 AuditEntry(AuditKind.RAID_START, chat_id, detail=f"gated={signal.gated}")
             )
             await uow.commit()
-        # The prompts on screen go before the notice comes: never three at once.
-        await self._delete(chat_id, await self._raids.take_prompts(chat_id))
         with acting_as(Priority.LOG):
             await self._notifier.notify(
                 chat_id,
@@ -155,9 +160,8 @@ class PromptService:
             )
 
     async def _post_notice(self, group: ProtectedGroup, gated: int) -> None:
+        """Post the shared notice; the caller holds the notice's claim."""
         chat_id = group.chat_id
-        if not await self._raids.claim_notice(chat_id, self._policy.notice_claim):
-            return  # another instance is posting it
         channels = list(group.channels)
         try:
             message_id = await self._telegram.send_message(

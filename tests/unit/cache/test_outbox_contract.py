@@ -271,6 +271,38 @@ async def test_a_dead_consumers_entries_go_to_another_after_claim_after(backend:
     assert again[0].deliveries == 3
 
 
+async def test_a_consumer_at_work_keeps_its_entries_by_extending_them(backend: Backend) -> None:
+    outbox = backend.outbox(claim_after_ms=SHORT_CLAIM_MS)
+    await outbox.record([act(ActionKind.DELETE, "del"), act(ActionKind.PROMPT, "prompt")])
+    held = await outbox.take("busy", 10)
+    for _ in range(3):  # three claim timeouts in all, each cut short by an extension
+        await backend.elapse(SHORT_CLAIM_MS * 0.6 / 1000)
+        assert await outbox.extend("busy", held) == 2
+        await backend.elapse(SHORT_CLAIM_MS * 0.6 / 1000)
+        assert await outbox.take("other", 10) == []
+        assert await outbox.extend("busy", held) == 2
+    await backend.elapse(SHORT_CLAIM_MS * 1.5 / 1000)  # no extension now: taken over
+    taken = await outbox.take("other", 10)
+    assert keys(taken) == ["del", "prompt"]
+    assert [e.deliveries for e in taken] == [2, 2]  # extending is no new delivery
+
+
+async def test_extending_never_takes_back_what_another_consumer_took(backend: Backend) -> None:
+    outbox = backend.outbox(claim_after_ms=SHORT_CLAIM_MS)
+    await outbox.record([act(ActionKind.DELETE, "del")])
+    held = await outbox.take("frozen", 10)
+    await backend.elapse(SHORT_CLAIM_MS * 1.5 / 1000)
+    taken = await outbox.take("alive", 10)
+    assert keys(taken) == ["del"]
+    assert await outbox.extend("frozen", held) == 0
+    await backend.elapse(SHORT_CLAIM_MS * 0.6 / 1000)
+    assert await outbox.extend("alive", taken) == 1
+    await backend.elapse(SHORT_CLAIM_MS * 0.6 / 1000)
+    assert await outbox.take("frozen", 10) == []  # still the live consumer's
+    await outbox.settle(taken)
+    assert await outbox.extend("alive", taken) == 0  # settled: nothing left to extend
+
+
 async def test_a_reclaim_counts_within_count_and_priority(backend: Backend) -> None:
     outbox = backend.outbox(claim_after_ms=SHORT_CLAIM_MS)
     await outbox.record([act(ActionKind.REPORT, "log-old")])
