@@ -133,6 +133,10 @@ class InMemoryRaidWatch(RaidWatch):
                 break
         return stale
 
+    async def without_notice(self) -> list[tuple[int, int]]:
+        recent = sorted(self._raids.items(), key=lambda i: (i[1].last, str(i[0])), reverse=True)
+        return [(chat_id, raid.n) for chat_id, raid in recent[:STALE_SCAN] if raid.notice is None]
+
     async def end_calm(self, now: float, calm: float) -> list[EndedRaid]:
         calm_raids = sorted(
             ((raid.last, str(chat_id), chat_id) for chat_id, raid in self._raids.items()),

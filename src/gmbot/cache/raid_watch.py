@@ -168,6 +168,20 @@ end
 return out
 """
 
+# KEYS[1] raids  ARGV[1] raid key prefix  ARGV[2] how many raids to look at.
+# Reply: flat {chat, n, ...} of raids on with no notice posted. Reads only.
+WITHOUT_NOTICE_SCRIPT = """
+local out = {}
+for _, chat in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)) do
+  local r = redis.call('HMGET', ARGV[1] .. chat, 'on', 'notice', 'n')
+  if r[1] and not r[2] then
+    out[#out + 1] = chat
+    out[#out + 1] = r[3] or '0'
+  end
+end
+return out
+"""
+
 # KEYS[1] raids  ARGV[1] raid key prefix  ARGV[2] cutoff (now - calm)  ARGV[3] limit
 # Reply: flat {chat, started at, n, notice or nil, ...}; each raid's keys are deleted,
 # so it is handed to exactly one caller.
@@ -205,6 +219,7 @@ class RedisRaidWatch(RaidWatch):
         self._notice_shown = redis.register_script(NOTICE_SHOWN_SCRIPT)
         self._stale_notices = redis.register_script(STALE_NOTICES_SCRIPT)
         self._end_calm = redis.register_script(END_CALM_SCRIPT)
+        self._without_notice = redis.register_script(WITHOUT_NOTICE_SCRIPT)
 
     def _raid(self, chat_id: int) -> str:
         return f"{self._prefix}{chat_id}"
@@ -285,6 +300,10 @@ class RedisRaidWatch(RaidWatch):
         return [
             (int(reply[i]), int(reply[i + 1]), int(reply[i + 2])) for i in range(0, len(reply), 3)
         ]
+
+    async def without_notice(self) -> list[tuple[int, int]]:
+        reply = await self._without_notice(keys=(self._raids,), args=(self._prefix, STALE_SCAN))
+        return [(int(reply[i]), int(reply[i + 1])) for i in range(0, len(reply), 2)]
 
     async def end_calm(self, now: float, calm: float) -> list[EndedRaid]:
         reply = await self._end_calm(

@@ -452,6 +452,11 @@ class RaidWatch(ABC):
         one caller for `edit_every` seconds."""
 
     @abstractmethod
+    async def without_notice(self) -> list[tuple[int, int]]:
+        """(chat, gated) of raids going on whose notice is not posted (its poster may
+        have died); the caller claims the notice before posting it."""
+
+    @abstractmethod
     async def end_calm(self, now: float, calm: float) -> list[EndedRaid]:
         """End raids with no member gated for `calm` seconds; each is handed out once."""
 

@@ -44,7 +44,7 @@ class RaidPolicy:
     window: float = 60.0  # the threshold counts members gated within this many seconds
     calm: float = 60.0  # a raid ends after this long with nobody gated
     edit_every: float = 3.0  # the notice's count is refreshed at most this often
-    notice_claim: float = 30.0  # an instance posting the notice holds it this long
+    notice_claim: float = 10.0  # an instance posting the notice holds it this long
 
 
 class PromptService:
@@ -199,6 +199,15 @@ class PromptService:
             group = await self._directory.group(chat_id)
             if group is not None and group.active:
                 await self._refresh(group, notice_id, gated)
+        for chat_id, gated in await self._raids.without_notice():
+            # Its starter died before posting it: the muted members still need it.
+            group = await self._directory.group(chat_id)
+            if (
+                group is not None
+                and group.active
+                and await self._raids.claim_notice(chat_id, self._policy.notice_claim)
+            ):
+                await self._post_notice(group, gated)
         ended = await self._raids.end_calm(now, self._policy.calm)
         for raid in ended:
             self._metrics.raid_ended()

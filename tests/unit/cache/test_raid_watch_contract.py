@@ -223,6 +223,19 @@ class RaidWatchContract:
 
     # ------------------------------------------------------------------ the sweep
 
+    async def test_raids_whose_notice_is_missing_are_listed_until_it_is_posted(
+        self, watch: RaidWatch, start: float
+    ) -> None:
+        assert await watch.without_notice() == []
+        await gate(watch, 1, start)
+        await gate(watch, 2, start + 1)
+        await gate(watch, 7, start, chat=OTHER_CHAT)
+        assert sorted(await watch.without_notice()) == sorted([(CHAT, 2), (OTHER_CHAT, 1)])
+        assert await watch.notice_posted(CHAT, NOTICE, 2)
+        assert await watch.without_notice() == [(OTHER_CHAT, 1)]
+        await watch.end_calm(start + 100, 60)
+        assert await watch.without_notice() == []
+
     async def test_stale_notices_are_claimed_once(
         self, watch: RaidWatch, make_watch: MakeWatch, start: float
     ) -> None:
