@@ -11,6 +11,7 @@ from dependency_injector import providers
 
 from gmbot.config import Settings, load_settings
 from gmbot.container import build_container
+from gmbot.delivery.outbox_worker import OutboxWorkers
 from gmbot.domain.models import (
     AuditEntry,
     AuditKind,
@@ -25,13 +26,14 @@ from gmbot.services.admin_check import AdminCheck
 from gmbot.services.chat_events import ChatEventsService
 from gmbot.services.directory import GroupDirectory
 from gmbot.services.events import IncomingMessage
-from gmbot.services.gate import GateService
+from gmbot.services.gate import GateService, Verdict
 from gmbot.services.group_admin import GroupAdminService
 from gmbot.services.janitor import PromptJanitor
 from gmbot.services.membership import MembershipChecker
 from gmbot.services.muting import MuteService
 from gmbot.services.notifier import AdminNotifier
 from gmbot.services.private import PrivateService
+from gmbot.services.prompting import PromptService
 from gmbot.services.protection import ProtectionService
 from gmbot.services.verification import VerificationService
 from tests.fakes.clock import FakeClock
@@ -39,7 +41,9 @@ from tests.fakes.counting_uow import CountingUnitOfWorkFactory
 from tests.fakes.gate_cache import InMemoryGateCache
 from tests.fakes.gateways import FakeGateways
 from tests.fakes.membership_cache import InMemoryMembershipCache
+from tests.fakes.outbox import InMemoryOutbox
 from tests.fakes.prompt_store import InMemoryPromptStore
+from tests.fakes.raid_watch import InMemoryRaidWatch
 from tests.fakes.telegram_gateway import BOT_ID, FakeTelegramGateway
 from tests.fakes.throttle import InMemoryThrottle
 
@@ -78,7 +82,29 @@ class Env:
     private: PrivateService
     admin_check: AdminCheck
     janitor: PromptJanitor
+    outbox: InMemoryOutbox
+    raids: InMemoryRaidWatch
+    prompting: PromptService
+    workers: OutboxWorkers
+    settings: Settings
     operators: set[int] = field(default_factory=set)
+
+    # ---- the workers' half
+    async def drain(self) -> int:
+        """Carry out what the services recorded in the outbox, as the workers would."""
+        return await self.workers.drain()
+
+    async def gate_message(self, msg: IncomingMessage) -> Verdict:
+        """The webhook's decision on the message, then the workers' actions."""
+        verdict = await self.gate.on_message(msg)
+        await self.drain()
+        return verdict
+
+    async def retry_due(self) -> int:
+        """Let the claim timeout pass, so what was taken but not settled (a transient
+        failure) is handed out again, and drain."""
+        self.clock.advance(self.settings.outbox_claim_after + 0.1)
+        return await self.drain()
 
     # ---- reading the outcome
     def counter(self, name: str, **labels: str) -> float:
@@ -220,6 +246,11 @@ def build_env(*, fail_open: bool = True, latency: float = 0.0) -> Env:
         private=services.private(),
         admin_check=services.admin_check(),
         janitor=services.janitor(),
+        outbox=fakes.outbox(),
+        raids=fakes.raid_watch(),
+        prompting=services.prompting(),
+        workers=container.delivery.workers(),
+        settings=settings,
         operators=operators,
     )
 

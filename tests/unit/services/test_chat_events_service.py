@@ -228,7 +228,8 @@ async def test_ordinary_member_change_keeps_the_admin_cache(env: Env) -> None:
 
 async def test_channel_join_and_leave_reach_verification(env: Env) -> None:
     await env.protect()
-    assert await env.gate.on_message(message(env)) is Verdict.REMOVED
+    assert await env.gate_message(message(env)) is Verdict.QUEUED
+    assert env.telegram.is_muted(CHAT, USER)
     env.telegram.set_member(CH_A, USER, MemberStatus.MEMBER)
 
     await env.chat_events.member_changed(
@@ -281,4 +282,6 @@ async def test_migration_moves_the_group_and_invalidates_both_ids(env: Env) -> N
     assert not env.gate_cache.has_group(new)
     assert new in env.gate_cache.dropped_admins
     assert await env.gate.on_message(message(env, USER)) is Verdict.PASSED  # still exempt
-    assert await env.gate.on_message(message(env, USER2)) is Verdict.REMOVED
+    gated = message(env, USER2)
+    assert await env.gate_message(gated) is Verdict.QUEUED  # checked by a worker...
+    assert gated.message_id not in env.telegram.messages[new]  # ...and removed

@@ -118,7 +118,7 @@ async def test_exempt_and_unexempt(env: Env) -> None:
 
 async def test_exempt_takes_effect_at_the_gate(env: Env) -> None:
     await env.protect()
-    await env.gate.on_message(message(env))  # cached: USER not exempt, not joined
+    await env.gate_message(message(env))  # cached: USER not exempt, not joined
     await env.group_admin.exempt(CHAT, ME, USER, add=True)
     assert await env.gate.on_message(message(env)) is Verdict.PASSED
 

@@ -115,7 +115,7 @@ async def test_fallback_failure_is_swallowed(env: Env) -> None:
 
 async def test_due_prompt_is_deleted_once_and_its_slot_cleared(env: Env) -> None:
     await env.protect()
-    assert await env.gate.on_message(message(env)) is Verdict.REMOVED
+    assert await env.gate_message(message(env)) is Verdict.QUEUED
     prompt = await env.prompts.current(CHAT, USER)
     assert prompt is not None
 
@@ -168,8 +168,9 @@ async def test_already_deleted_prompt_is_fine(env: Env) -> None:
 
 async def test_prompt_deleted_by_verification_leaves_the_janitor_nothing(env: Env) -> None:
     await env.protect()
-    await env.gate.on_message(message(env))
+    await env.gate_message(message(env))
     prompt = await env.prompts.current(CHAT, USER)
+    assert prompt is not None
     await env.muter.clear_prompt(CHAT, USER)
     assert prompt not in env.telegram.messages[CHAT]
     env.clock.advance(60)

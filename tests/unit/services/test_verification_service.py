@@ -27,8 +27,9 @@ from tests.unit.services.support import (
 
 
 async def muted_by_gate(env: Env, chat_id: int = CHAT, user_id: int = USER) -> int:
-    """The user posts without being in the channels; returns the prompt's message id."""
-    assert await env.gate.on_message(message(env, user_id, chat_id)) is Verdict.REMOVED
+    """The user posts without being in the channels (a cold cache: the workers look
+    them up, then delete, mute and prompt); returns the prompt's message id."""
+    assert await env.gate_message(message(env, user_id, chat_id)) is Verdict.QUEUED
     assert env.telegram.is_muted(chat_id, user_id)
     prompt = await env.prompts.current(chat_id, user_id)
     assert prompt is not None
@@ -165,7 +166,7 @@ async def test_button_never_lifts_a_restriction_gmbot_did_not_apply(env: Env) ->
 
 
 async def muted_by_gate_or_prompted(env: Env) -> int:
-    assert await env.gate.on_message(message(env)) is Verdict.REMOVED
+    assert await env.gate_message(message(env)) is Verdict.QUEUED
     prompt = await env.prompts.current(CHAT, USER)
     assert prompt is not None
     return prompt
@@ -184,8 +185,8 @@ async def test_button_in_a_group_no_longer_protected_lifts_our_mute(env: Env) ->
     assert result.outcome is ButtonOutcome.NOT_PROTECTED
     assert env.telegram.status(CHAT, USER) is MemberStatus.MEMBER
     assert await env.restriction(CHAT, USER) is None
-    # Only the gate's checks: the channel, and the group before muting.
-    assert env.telegram.count("get_member") == 2
+    # Only the gate's check of the channel (the mute asks nothing of the group).
+    assert env.telegram.count("get_member") == 1
 
 
 async def test_expired_mute_is_forgotten_without_a_restrict_call(env: Env) -> None:
@@ -279,24 +280,41 @@ async def test_channel_join_second_channel_completes_the_other_group(env: Env) -
     assert not env.telegram.is_muted(CHAT, USER)
 
 
-async def test_verification_keeps_a_restriction_an_admin_set_before_the_mute(env: Env) -> None:
+async def test_one_mute_per_member_until_lifted_then_a_new_offence_mutes_again(
+    env: Env,
+) -> None:
     await env.protect()
-    no_media = {**DEFAULT_GROUP_PERMISSIONS, "can_send_photos": False, "can_send_videos": False}
-    env.telegram.set_member(CHAT, USER, MemberStatus.RESTRICTED, is_member=True)
-    env.telegram.member_permissions[(CHAT, USER)] = no_media
-    assert await env.gate.on_message(message(env)) is Verdict.REMOVED
-    # The message went, but the admin's restriction was not taken over as GMBot's.
-    assert await env.restriction(CHAT, USER) is None
-    assert env.telegram.member_permissions[(CHAT, USER)] == no_media
-    prompt = await env.prompts.current(CHAT, USER)
-    assert prompt is not None
+    prompt = await muted_by_gate(env)
+    for _ in range(3):
+        await env.gate_message(message(env))
+    assert env.telegram.count("restrict") == 1
+    assert [e.kind for e in await env.audit()].count(AuditKind.MUTE) == 1
+
     join(env, USER, CH_A)
-
     result = await env.verification.joined_button(CHAT, USER, USER, prompt)
-
     assert result.outcome is ButtonOutcome.VERIFIED
-    assert env.telegram.status(CHAT, USER) is MemberStatus.RESTRICTED
-    assert env.telegram.member_permissions[(CHAT, USER)] == no_media
+    assert not env.telegram.is_muted(CHAT, USER)
+    assert env.telegram.count("restrict") == 2  # the lift
+
+    # They leave the channel and post again: muted again, by a new restrict.
+    env.telegram.remove_member(CH_A, USER)
+    await env.verification.channel_left(CH_A, USER)
+    msg = message(env)
+    assert await env.gate_message(msg) is Verdict.QUEUED
+    assert msg.message_id not in env.telegram.messages[CHAT]
+    assert env.telegram.is_muted(CHAT, USER)
+    assert env.telegram.count("restrict") == 3
+    assert await env.restriction(CHAT, USER) is not None
+
+
+async def test_lifting_every_mute_lets_a_new_offence_mute_again(env: Env) -> None:
+    await env.protect()
+    await muted_by_gate(env)
+    await env.muter.lift_all(CHAT, "test")
+    assert not env.telegram.is_muted(CHAT, USER)
+    await env.gate_message(message(env))
+    assert env.telegram.is_muted(CHAT, USER)
+    assert env.telegram.count("restrict") == 3
 
 
 async def test_unprotect_all_lifts_every_mute_gmbot_holds(env: Env) -> None:
