@@ -81,6 +81,7 @@ class ServiceLayer(containers.DeclarativeContainer):
         gateways.uow,
         metrics,
         gate_policy,
+        clock=gateways.wall_seconds,
     )
     raid_policy = providers.Callable(raid_policy_from, settings)
     prompting = providers.Singleton(
@@ -95,7 +96,9 @@ class ServiceLayer(containers.DeclarativeContainer):
         raid_policy,
         clock=gateways.wall_seconds,
     )
-    runner = providers.Singleton(ActionRunner, gate, muter, prompting, directory, metrics)
+    runner = providers.Singleton(
+        ActionRunner, gate, muter, prompting, directory, gateways.outbox, metrics
+    )
     protection = providers.Singleton(
         ProtectionService,
         gateways.uow,

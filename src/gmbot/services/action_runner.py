@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import structlog
 
 from gmbot.domain.actions import ActionKind, OutboxEntry, Priority, acting_as
-from gmbot.domain.ports import CacheUnavailable
+from gmbot.domain.ports import CacheUnavailable, Outbox
 from gmbot.domain.telegram import NotEnoughRights, RetryLater, TelegramError, TelegramUnavailable
 from gmbot.metrics import Metrics
 from gmbot.services import gate_plan as plan
@@ -42,6 +42,7 @@ class ActionRunner:
         muter: MuteService,
         prompting: PromptService,
         directory: GroupDirectory,
+        outbox: Outbox,
         metrics: Metrics,
         *,
         max_deliveries: int = MAX_DELIVERIES,
@@ -50,6 +51,7 @@ class ActionRunner:
         self._muter = muter
         self._prompting = prompting
         self._directory = directory
+        self._outbox = outbox
         self._metrics = metrics
         self._max_deliveries = max_deliveries
 
@@ -103,8 +105,12 @@ class ActionRunner:
                     return
                 with acting_as(Priority.MUTE):
                     outcome = await self._muter.mute(group, user_id)
-                if outcome is MuteOutcome.REFUSED:
+                muted = outcome is MuteOutcome.MUTED
+                msg = plan.message_of(action)
+                await self._outbox.record([plan.prompt(msg, plan.channel_ids(action), muted=muted)])
+                if not muted:
                     await self._gate.rights_lost(group, [RESTRICT_RIGHT])
+                    raise NotEnoughRights("the bot may not restrict members", "restrictChatMember")
 
         elif kind is ActionKind.CHECK:
 

@@ -50,6 +50,10 @@ class ChatEventsService:
         if old.is_admin != new.is_admin:
             # The cached admin list is stale from now on, on every instance.
             await self._directory.invalidate_admins(change.chat_id)
+        if old.status is MemberStatus.RESTRICTED and new.status is not MemberStatus.RESTRICTED:
+            # Someone lifted the restriction (or it ran out): if it was GMBot's mute,
+            # GMBot forgets it, so the member's next offence mutes and prompts again.
+            await self._verification.restriction_lifted(change.chat_id, change.user_id)
 
     async def migrated(self, old_chat_id: int, new_chat_id: int) -> None:
         async with self._uow() as uow:

@@ -10,6 +10,8 @@ webhook request, which would hold back every later update of the chat.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -33,7 +35,7 @@ from gmbot.services.events import IncomingMessage
 from gmbot.services.gate_verdicts import SETTLED
 from gmbot.services.gate_verdicts import Verdict as Verdict  # re-exported: callers import it here
 from gmbot.services.membership import Membership, MembershipChecker
-from gmbot.services.muting import MuteService
+from gmbot.services.muting import MIN_MUTE, MuteService
 from gmbot.services.notifier import AdminNotifier
 
 log = structlog.get_logger(__name__)
@@ -61,6 +63,7 @@ class GateService:
         uow: UnitOfWorkFactory,
         metrics: Metrics,
         policy: GatePolicy,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._cache = cache
         self._directory = directory
@@ -72,6 +75,7 @@ class GateService:
         self._uow = uow
         self._metrics = metrics
         self._policy = policy
+        self._clock = clock
 
     async def on_message(
         self, msg: IncomingMessage, looked_up: GateLookup | None = None
@@ -221,11 +225,21 @@ class GateService:
         self._metrics.membership_decided("not_member" if membership.missing else "unknown")
         missing_ids = membership.missing | membership.unknown
         missing = [c.channel_id for c in group.channels if c.channel_id in missing_ids]
-        muting = group.settings.action is GateAction.MUTE
         actions = [plan.delete(msg.chat_id, msg.message_id)]
-        if muting:
-            actions.append(plan.mute(msg.chat_id, msg.user_id))
-        actions.append(plan.prompt(msg, missing, muted=muting))
+        if group.settings.action is GateAction.MUTE:
+            # Tried even with the right recorded as lost: it may be back, and a refusal
+            # is what tells the admins again. The mute records the prompt after it.
+            period = group.settings.mute_seconds
+            actions.append(
+                plan.mute(
+                    msg,
+                    missing,
+                    now=self._clock(),
+                    period=max(MIN_MUTE, period) if period else None,
+                )
+            )
+        else:
+            actions.append(plan.prompt(msg, missing, muted=False))
         await self._outbox.record(actions)
         return Verdict.REMOVED
 

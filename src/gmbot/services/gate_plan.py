@@ -3,7 +3,9 @@
 Keys are what make a redelivered update or a replayed decision harmless:
 - a message is deleted once (`del:<chat>:<message>`);
 - a member is muted once until GMBot lifts the mute (`mute:<chat>:<user>`, forgotten
-  when the mute is lifted, so a later offence mutes again);
+  when the mute is lifted or refused, so a later offence mutes again; a timed mute's
+  key lasts one mute period); the mute then records the member's prompt, which so
+  knows whether the mute worked;
 - each message is checked and prompted for at most once (`check:`/`prompt:` by
   message), and the prompt store keeps it to one live prompt per member.
 """
@@ -34,8 +36,21 @@ def delete(chat_id: int, message_id: int) -> Action:
     )
 
 
-def mute(chat_id: int, user_id: int) -> Action:
-    return Action(ActionKind.MUTE, chat_id, mute_key(chat_id, user_id), {"user": str(user_id)})
+def mute(
+    msg: IncomingMessage, missing: Iterable[int], *, now: float, period: int | None = None
+) -> Action:
+    """Mute the sender, then prompt them (the prompt can then say whether it worked).
+
+    `period`: a timed mute's length. Telegram lifts such a mute by itself, so its key
+    lasts one period (the member may offend again after it), not until GMBot lifts it.
+    """
+    assert msg.user_id is not None
+    key = mute_key(msg.chat_id, msg.user_id)
+    if period:
+        key += f":{int(now // period)}"
+    fields = dict(message_fields(msg))
+    fields["missing"] = ",".join(str(c) for c in missing)
+    return Action(ActionKind.MUTE, msg.chat_id, key, fields)
 
 
 def check(msg: IncomingMessage) -> Action:

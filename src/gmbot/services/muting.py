@@ -60,6 +60,9 @@ class MuteService:
             log.warning(
                 "mute_refused", chat_id=group.chat_id, user_id=user_id, error=err.description
             )
+            # No mute happened: once the right is back, this member's next offence
+            # must mute, so the mute's key is not kept as carried out.
+            await self._forget_mutes(group.chat_id, [user_id])
             return MuteOutcome.REFUSED
         async with self._uow() as uow:
             await uow.restrictions.add(Restriction(group.chat_id, user_id, now, until))
@@ -94,6 +97,21 @@ class MuteService:
         log.info("user_unmuted", chat_id=chat_id, user_id=user_id, reason=reason)
         await self.clear_prompt(chat_id, user_id)
         return True
+
+    async def released(self, chat_id: int, user_id: int) -> bool:
+        """The member is no longer restricted, by someone else's doing (an admin, or
+        the mute ran out): drop GMBot's record of the mute, if any, calling nothing."""
+        async with self._uow() as uow:
+            removed = await uow.restrictions.remove(chat_id, user_id)
+            if removed:
+                await uow.audit.add(
+                    AuditEntry(AuditKind.UNMUTE, chat_id, user_id, detail="lifted in Telegram")
+                )
+            await uow.commit()
+        await self._forget_mutes(chat_id, [user_id])
+        if removed:
+            log.info("mute_released", chat_id=chat_id, user_id=user_id)
+        return removed
 
     async def lift_all(self, chat_id: int, reason: str, limit: int = 500) -> int:
         """Lift every mute GMBot holds in a group (protection was switched off)."""

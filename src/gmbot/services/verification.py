@@ -95,6 +95,9 @@ class VerificationService:
             return ButtonResult(ButtonOutcome.STILL_MISSING, missing)
         return ButtonResult(ButtonOutcome.UNKNOWN)
 
+    async def restriction_lifted(self, chat_id: int, user_id: int) -> None:
+        await self._muter.released(chat_id, user_id)
+
     async def channel_left(self, channel_id: int, user_id: int) -> None:
         await self._cache.drop(user_id, channel_id)
 

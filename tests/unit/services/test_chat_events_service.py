@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from structlog.testing import capture_logs
 
-from gmbot.domain.models import AuditKind
+from gmbot.domain.models import AuditKind, GroupSettings
 from gmbot.domain.telegram import ChatType, MemberInfo, MemberStatus
 from gmbot.services.events import MemberChange
 from gmbot.services.gate import Verdict
@@ -285,3 +285,26 @@ async def test_migration_moves_the_group_and_invalidates_both_ids(env: Env) -> N
     gated = message(env, USER2)
     assert await env.gate_message(gated) is Verdict.QUEUED  # checked by a worker...
     assert gated.message_id not in env.telegram.messages[new]  # ...and removed
+
+
+async def test_a_mute_an_admin_lifted_is_forgotten_so_the_next_offence_mutes_again(
+    env: Env,
+) -> None:
+    await env.protect()
+    await env.gate_message(message(env))
+    assert env.telegram.is_muted(CHAT, USER)
+    assert await env.restriction(CHAT, USER) is not None
+    # An admin lifts the mute in Telegram, without the member joining the channel.
+    env.telegram.set_member(CHAT, USER, MemberStatus.MEMBER)
+    restricted = MemberInfo(USER, MemberStatus.RESTRICTED, is_member=True)
+    await env.chat_events.member_changed(
+        MemberChange(CHAT, ChatType.SUPERGROUP, "Title", USER, restricted, MEMBER, actor_id=ADMIN)
+    )
+    assert await env.restriction(CHAT, USER) is None
+    assert "lifted in Telegram" in [e.detail for e in await env.audit()]
+
+    env.clock.advance(GroupSettings().prompt_ttl + 1)
+    await env.gate_message(message(env))
+    assert env.telegram.is_muted(CHAT, USER)
+    assert env.telegram.count("restrict") == 2
+    assert len(env.telegram.sent(CHAT)) == 2  # and prompted again

@@ -92,7 +92,7 @@ async def test_five_messages_with_a_cold_cache_make_one_mute_and_one_prompt(env:
 async def test_a_settled_key_is_not_recorded_again(env: Env) -> None:
     await env.protect()
     msg = message(env)
-    actions = [plan.delete(CHAT, msg.message_id), plan.mute(CHAT, USER)]
+    actions = [plan.delete(CHAT, msg.message_id), plan.mute(message(env), [CH_A], now=0)]
     assert await env.outbox.record(actions) == 2
     await env.drain()
 
@@ -110,7 +110,7 @@ async def test_an_entry_whose_key_was_settled_elsewhere_is_not_carried_out(env: 
     await env.protect()
     msg = message(env)
     delete = plan.delete(CHAT, msg.message_id)
-    mute = plan.mute(CHAT, USER)
+    mute = plan.mute(message(env), [CH_A], now=0)
     await env.outbox.record([delete, mute])
     # Another consumer carried both out; its "done" marks landed, its acknowledgement not.
     env.outbox.mark_done(delete.key)
