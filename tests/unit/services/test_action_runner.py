@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 
-import pytest
 from structlog.testing import capture_logs
 
 from gmbot.domain.actions import ActionKind
