@@ -2,13 +2,16 @@
 
 Each scenario's own assertions hold for both doors; on top of that, once both
 doors have run a scenario and passed, their transcripts must be equal: the same
-HTTP answer, the same outcome and the same Bot API calls for every delivery.
+HTTP answer, the same outcome and the same Bot API calls for every delivery (inside
+the request, and by the workers draining the outbox after it).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,9 +56,17 @@ def compare_doors(node: pytest.Item, door: str, transcript: list[Delivery]) -> N
     for ours, their in zip(transcript, theirs, strict=False):
         assert ours == their, (
             f"update {ours.update_id}: the {door} door and the {other_door} door differ:\n"
-            f"  {door}: {ours}\n  {other_door}: {their}"
+            f"  {door}: {ours}\n  {other_door}: {their}\n"
+            f"  the workers' calls only through the {door} door: {_only(ours, their)}\n"
+            f"  the workers' calls only through the {other_door} door: {_only(their, ours)}"
         )
     assert len(transcript) == len(theirs)
+
+
+def _only(one: Delivery, other: Delivery) -> list[Any]:
+    left = Counter(one.worked)
+    left.subtract(Counter(other.worked))
+    return [call for call, n in left.items() if n > 0]
 
 
 @pytest.fixture(params=DOORS)

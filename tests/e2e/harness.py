@@ -6,8 +6,9 @@ the fake Telegram transport, and delivers updates to it through one of two doors
 - "fast_path": POST /webhook as in production, where plain group messages take
   the fast path and everything else the dispatcher.
 
-Every delivery is recorded (HTTP answer, outcome, Bot API calls) so the two doors
-can be compared scenario by scenario (tests/e2e/conftest.py).
+Every delivery is recorded (HTTP answer, outcome, the Bot API calls made inside the
+request and those the workers made after it) so the two doors can be compared
+scenario by scenario (tests/e2e/conftest.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from dependency_injector import providers
 
 from gmbot.config import Settings, load_settings
 from gmbot.container import build_container
-from gmbot.runtime import Runtime, start
+from gmbot.domain.models import AuditEntry
+from gmbot.domain.ports import CacheUnavailable, Outbox
+from gmbot.runtime import Runtime, resolve, start
+from gmbot.services.prompting import PromptService
 from tests.fakes.telegram import FakeSession, TelegramWorld, member_dict
 
 GROUP = -1001000000001
@@ -61,6 +65,8 @@ def retry_later(seconds: int) -> Answer:
     return Answer(503, {"ok": False, "error": "retry later"}, str(seconds))
 
 
+ApiCall = tuple[str, tuple[tuple[str, Any], ...]]  # method, sorted parameters
+
 # Bot API parameters that depend on the clock, not on what the bot decided.
 _CLOCK_PARAMS = frozenset({"until_date", "expire_date"})
 
@@ -70,7 +76,10 @@ class Delivery:
     update_id: int
     answer: Answer
     outcome: str | None  # bot_updates_total's outcome label, None when not counted
-    calls: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]  # Bot API calls it made
+    calls: tuple[ApiCall, ...]  # Bot API calls made inside the request, in order
+    # Then those the workers made carrying out the outbox, sorted: the actions of one
+    # round run concurrently, so their order among themselves is not behaviour.
+    worked: tuple[ApiCall, ...] = ()
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -87,9 +96,27 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "owner_ids": str(OPERATOR),
         "recheck_interval": 5,
         "log_format": "console",
+        # The harness drains the outbox itself after each delivery (Harness.feed).
+        "outbox_workers": False,
     }
     values.update(overrides)
     return load_settings(**values)
+
+
+class WallClock:
+    """The instance's epoch seconds: the real clock, moved on by advance().
+
+    It runs with real time (Redis' own clock, which some raid and prompt keys use,
+    stays comparable), and a test skips ahead instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
 
 
 @dataclass
@@ -98,6 +125,7 @@ class Harness:
     session: FakeSession
     redis: Any
     redis_server: Any
+    clock: WallClock
     door: str | None = None
     client: TestClient | None = None  # type: ignore[type-arg]
     transcript: list[Delivery] = field(default_factory=list)
@@ -136,12 +164,19 @@ class Harness:
         return next(self._update_ids)
 
     async def feed(
-        self, payload: dict[str, Any], *, update_id: int | None = None, answer: Answer = OK
+        self,
+        payload: dict[str, Any],
+        *,
+        update_id: int | None = None,
+        answer: Answer = OK,
+        drain: bool = True,
     ) -> Any:
         """Deliver one update; its outcome (the gate's verdict for a message).
 
         Through a door the webhook's answer must be `answer`. Without one the
         update goes straight to the dispatcher and the handler's result is returned.
+        The outbox is drained after it unless `drain` is false (a burst of updates the
+        workers then take together: the next drained delivery carries them out).
         """
         if update_id is None:
             update_id = self.next_update_id()
@@ -149,7 +184,10 @@ class Harness:
         if self.client is None:
             update = Update.model_validate(body, context={"bot": self.bot})
             assert self.runtime.dispatcher is not None
-            return await self.runtime.dispatcher.feed_update(self.bot, update)
+            result = await self.runtime.dispatcher.feed_update(self.bot, update)
+            if drain:
+                await self.drain()
+            return result
         first_call, counted = len(self.session.calls), self._update_counts()
         resp = await self.client.post(
             self.runtime.settings.webhook_path,
@@ -157,14 +195,49 @@ class Harness:
             headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
         )
         got = Answer(resp.status, await resp.json(), resp.headers.get("Retry-After"))
+        answered_call = len(self.session.calls)
+        if drain:
+            await self.drain()
         outcome = self._outcome_since(counted)
-        calls = tuple(
-            (c.method, tuple(sorted((k, v) for k, v in c.params.items() if k not in _CLOCK_PARAMS)))
-            for c in self.session.calls[first_call:]
-        )
-        self.transcript.append(Delivery(update_id, got, outcome, calls))
+        calls = self._calls(first_call, answered_call)
+        worked = tuple(sorted(self._calls(answered_call, len(self.session.calls))))
+        self.transcript.append(Delivery(update_id, got, outcome, calls, worked))
         assert got == answer, f"{self.door} door answered {got}, expected {answer}"
         return outcome
+
+    def _calls(self, start: int, end: int) -> tuple[ApiCall, ...]:
+        return tuple(
+            (c.method, tuple(sorted((k, v) for k, v in c.params.items() if k not in _CLOCK_PARAMS)))
+            for c in self.session.calls[start:end]
+        )
+
+    async def drain(self) -> int:
+        """Carry out what the delivery recorded in the outbox, as the workers would.
+
+        With Redis unreachable the outbox is too (nothing could be recorded in it):
+        the workers would pause and try again, so there is nothing to carry out."""
+        try:
+            return await self.runtime.workers.drain()
+        except CacheUnavailable:
+            return 0
+
+    async def outbox(self) -> Outbox:
+        """The fleet's outbox this instance records in (on the harness's fakeredis)."""
+        outbox: Outbox = await resolve(self.runtime.container.gateways.outbox)
+        return outbox
+
+    async def sweep(self) -> int:
+        """What the raid sweep does every second on every instance: refresh notices
+        showing an old count, end calm raids. Returns how many raids ended."""
+        prompting: PromptService = await resolve(self.runtime.container.services.prompting)
+        return await prompting.sweep()
+
+    async def audit(self, chat_id: int) -> list[AuditEntry]:
+        """The group's audit log, newest first."""
+        uow = await resolve(self.runtime.container.gateways.uow)
+        async with uow() as u:
+            entries: list[AuditEntry] = await u.audit.recent(chat_id, 500)
+        return entries
 
     def _update_counts(self) -> dict[tuple[str, str], float]:
         assert self.runtime.services is not None
@@ -206,10 +279,11 @@ class Harness:
         text: str = "hello",
         *,
         answer: Answer = OK,
+        drain: bool = True,
         **extra: Any,
     ) -> Any:
         message = self.message_payload(chat_id, user_id, text, **extra)
-        return await self.feed({"message": message}, answer=answer)
+        return await self.feed({"message": message}, answer=answer, drain=drain)
 
     async def edit(self, chat_id: int, user_id: int, text: str, *, answer: Answer = OK) -> Any:
         msg = self.message_payload(chat_id, user_id, text)
@@ -256,6 +330,10 @@ class Harness:
             }
         )
 
+    def present(self, message: dict[str, Any]) -> bool:
+        """Whether a message (as delivered) is still in its chat."""
+        return message["message_id"] in self.world.messages[message["chat"]["id"]]
+
     def bot_messages(self, chat_id: int) -> list[dict[str, Any]]:
         return [
             m for m in self.world.messages[chat_id].values() if m["from"]["id"] == self.world.bot_id
@@ -286,9 +364,13 @@ def standard_world(world: TelegramWorld) -> None:
     world.set_status(CHANNEL2, MEMBER, "member")
 
 
-async def start_harness(settings: Settings, world: TelegramWorld | None = None) -> Harness:
+async def start_harness(
+    settings: Settings, world: TelegramWorld | None = None, clock: WallClock | None = None
+) -> Harness:
     session = FakeSession(world)
+    clock = clock or WallClock()
     container = build_container(settings)
+    container.gateways.wall_seconds.override(providers.Object(clock))
     bot = Bot(settings.token, session=session)
     server = fakeredis.FakeServer()
     redis = fakeredis.FakeAsyncRedis(server=server)
@@ -296,4 +378,4 @@ async def start_harness(settings: Settings, world: TelegramWorld | None = None) 
     container.gateways.redis.override(providers.Object(redis))
     runtime = await start(settings, container)
     session.clear()
-    return Harness(runtime, session, redis, server)
+    return Harness(runtime, session, redis, server, clock)

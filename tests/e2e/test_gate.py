@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from gmbot.services.texts import CALLBACK_PREFIX
@@ -15,6 +17,14 @@ async def protected(harness: Harness) -> Harness:
     return harness
 
 
+def failed_open(h: Harness) -> float:
+    assert h.runtime.services is not None
+    value = h.runtime.services.metrics.registry.get_sample_value(
+        "bot_fail_open_total", {"instance_id": "test-1"}
+    )
+    return value or 0.0
+
+
 def prompt_of(h: Harness, user_id: int) -> dict:  # type: ignore[type-arg]
     prompts = [m for m in h.bot_messages(GROUP) if f"tg://user?id={user_id}" in m["text"]]
     assert prompts, "no prompt was sent"
@@ -23,8 +33,13 @@ def prompt_of(h: Harness, user_id: int) -> dict:  # type: ignore[type-arg]
 
 async def test_member_passes_and_steady_state_costs_no_api_call(protected: Harness) -> None:
     h = protected
-    assert await h.say(GROUP, MEMBER, "first") == "passed"
+    first = h.message_payload(GROUP, MEMBER, "first")
+    # Not cached yet: the admin list is loaded in the request, the channel is asked
+    # by a worker.
+    assert await h.feed({"message": first}) == "queued"
     assert [c.method for c in h.session.calls] == ["getChatAdministrators", "getChatMember"]
+    assert h.session.calls[1].params["chat_id"] == str(CHANNEL)
+    assert h.present(first)
     h.session.clear()
     for _ in range(5):
         assert await h.say(GROUP, MEMBER, "again") == "passed"
@@ -34,18 +49,25 @@ async def test_member_passes_and_steady_state_costs_no_api_call(protected: Harne
 async def test_non_member_is_removed_muted_and_prompted_once(protected: Harness) -> None:
     h = protected
     first = h.message_payload(GROUP, STRANGER, "spam")
-    await h.feed({"message": first})
-    assert first["message_id"] not in h.world.messages[GROUP]
+    assert await h.feed({"message": first}) == "queued"
+    assert not h.present(first)
     assert h.world.status(GROUP, STRANGER) == "restricted"
+    # Deleted in a batch; muted without asking the group first (they just posted).
+    [delete] = h.session.called("deleteMessages")
+    assert json.loads(delete.params["message_ids"]) == [first["message_id"]]
+    assert [c.params["chat_id"] for c in h.session.called("getChatMember")] == [str(CHANNEL)]
     assert h.world.members[(GROUP, STRANGER)]["can_send_messages"] is False
     prompt = prompt_of(h, STRANGER)
     buttons = [b for row in prompt["reply_markup"]["inline_keyboard"] for b in row]
     assert buttons[0]["url"] == "https://t.me/newschan"
     assert buttons[-1]["callback_data"] == f"{CALLBACK_PREFIX}:{STRANGER}"
-    # More messages (an edit, say) are removed too, but the prompt is not repeated.
-    await h.edit(GROUP, STRANGER, "edited spam")
+    # More messages (an edit, say) are removed too, but the mute and the prompt are not
+    # repeated; the stranger is known now, so the webhook decides at once.
+    assert await h.edit(GROUP, STRANGER, "edited spam") == "removed"
     assert len(h.session.called("sendMessage")) == 1
-    assert len(h.session.called("deleteMessage")) == 2
+    assert len(h.session.called("deleteMessages")) == 2
+    assert len(h.session.called("restrictChatMember")) == 1
+    assert h.session.called("deleteMessage") == []
 
 
 async def test_admins_bots_exempt_and_own_forwards_pass(protected: Harness) -> None:
@@ -58,15 +80,19 @@ async def test_admins_bots_exempt_and_own_forwards_pass(protected: Harness) -> N
     linked = {"id": -100777, "type": "channel", "title": "Discussion"}
     auto = await h.say(GROUP, None, "post", sender_chat=linked, is_automatic_forward=True)
     assert auto == "passed"
-    assert h.session.called("deleteMessage") == []
+    assert h.session.called("deleteMessage") == h.session.called("deleteMessages") == []
 
 
 async def test_message_as_other_channel_is_deleted_unless_allowed(protected: Harness) -> None:
     h = protected
     other = {"id": -100888, "type": "channel", "title": "Spam channel"}
-    assert await h.say(GROUP, None, "ad", sender_chat=other) == "channel_post_removed"
+    ad = h.message_payload(GROUP, None, "ad", sender_chat=other)
+    assert await h.feed({"message": ad}) == "channel_post_removed"
+    assert not h.present(ad)
     await h.say(GROUP, ADMIN, "/settings channelposts off")
-    assert await h.say(GROUP, None, "ad", sender_chat=other) == "passed"
+    ad = h.message_payload(GROUP, None, "ad", sender_chat=other)
+    assert await h.feed({"message": ad}) == "passed"
+    assert h.present(ad)
 
 
 async def test_service_messages_are_ignored(protected: Harness) -> None:
@@ -128,9 +154,13 @@ async def test_channel_join_unmutes_without_button(protected: Harness) -> None:
 
 async def test_channel_leave_invalidates_cache(protected: Harness) -> None:
     h = protected
-    assert await h.say(GROUP, MEMBER, "hi") == "passed"
+    assert await h.say(GROUP, MEMBER, "hi") == "queued"
+    assert await h.say(GROUP, MEMBER, "cached") == "passed"
     await h.member_update(CHANNEL, MEMBER, "member", "left")
-    assert await h.say(GROUP, MEMBER, "still here?") == "removed"
+    later = h.message_payload(GROUP, MEMBER, "still here?")
+    # Forgotten, not guessed: the worker asks Telegram again, which says "left".
+    assert await h.feed({"message": later}) == "queued"
+    assert not h.present(later)
 
 
 async def test_admin_muted_by_someone_else_is_never_unmuted(protected: Harness) -> None:
@@ -146,7 +176,9 @@ async def test_all_channels_required(protected: Harness) -> None:
     await h.say(GROUP, ADMIN, "/protect @extrachan")
     h.world.set_status(CHANNEL2, STRANGER, "left")
     h.world.set_status(CHANNEL, STRANGER, "member")
-    assert await h.say(GROUP, STRANGER, "half") == "removed"
+    half = h.message_payload(GROUP, STRANGER, "half")
+    assert await h.feed({"message": half}) == "queued"
+    assert not h.present(half)
     assert "@extrachan" in prompt_of(h, STRANGER)["text"]
     assert "@newschan" not in prompt_of(h, STRANGER)["text"]
     await h.member_update(CHANNEL2, STRANGER, "left", "member")
@@ -156,21 +188,30 @@ async def test_all_channels_required(protected: Harness) -> None:
 async def test_restricted_channel_member_counts(protected: Harness) -> None:
     h = protected
     h.world.set_status(CHANNEL, STRANGER, "restricted", is_member=True)
-    assert await h.say(GROUP, STRANGER, "hi") == "passed"
+    hi = h.message_payload(GROUP, STRANGER, "hi")
+    assert await h.feed({"message": hi}) == "queued"
+    assert h.present(hi)
+    assert await h.say(GROUP, STRANGER, "cached as joined") == "passed"
 
 
 async def test_fail_open_when_telegram_fails(protected: Harness) -> None:
     h = protected
     h.session.stage("getChatMember", 500, "Internal Server Error", times=10)
-    assert await h.say(GROUP, STRANGER, "hi") == "fail_open"
+    hi = h.message_payload(GROUP, STRANGER, "hi")
+    assert await h.feed({"message": hi}) == "queued"
+    assert failed_open(h) == 1  # the worker's look-up failed: let through
+    assert h.present(hi)
     assert h.world.status(GROUP, STRANGER) == "member"
-    assert h.session.called("deleteMessage") == []
+    assert h.session.called("deleteMessage") == h.session.called("deleteMessages") == []
 
 
 async def test_bot_lost_channel_admin_fails_open_and_is_reported(protected: Harness) -> None:
     h = protected
     h.world.set_status(CHANNEL, h.world.bot_id, "left")
-    assert await h.say(GROUP, STRANGER, "hi") == "fail_open"
+    hi = h.message_payload(GROUP, STRANGER, "hi")
+    assert await h.feed({"message": hi}) == "queued"
+    assert failed_open(h) == 1
+    assert h.present(hi)
     await h.say(GROUP, ADMIN, "/status")
     assert "I am not an admin there" in h.last_bot_text(GROUP)
 
@@ -198,8 +239,11 @@ async def test_bot_loses_restrict_right_is_recorded(protected: Harness) -> None:
 async def test_retry_after_is_waited_out(protected: Harness) -> None:
     h = protected
     h.session.stage("getChatMember", 429, "Too Many Requests: retry after 1", retry_after=1)
-    assert await h.say(GROUP, MEMBER, "hi") == "passed"
-    assert len(h.session.called("getChatMember")) == 2
+    hi = h.message_payload(GROUP, MEMBER, "hi")
+    assert await h.feed({"message": hi}) == "queued"
+    assert len(h.session.called("getChatMember")) == 2  # the worker waited, then asked again
+    assert h.present(hi)
+    assert await h.say(GROUP, MEMBER, "cached") == "passed"
 
 
 async def test_group_migration_keeps_protection(protected: Harness) -> None:
@@ -209,7 +253,10 @@ async def test_group_migration_keeps_protection(protected: Harness) -> None:
     h.world.set_status(new_id, h.world.bot_id, "administrator")
     h.world.set_status(new_id, STRANGER, "member")
     await h.say(GROUP, ADMIN, "", migrate_to_chat_id=new_id)
-    assert await h.say(new_id, STRANGER, "spam") == "removed"
+    spam = h.message_payload(new_id, STRANGER, "spam")
+    assert await h.feed({"message": spam}) == "queued"
+    assert not h.present(spam)
+    assert h.world.status(new_id, STRANGER) == "restricted"
 
 
 async def test_forum_prompt_goes_to_topic(protected: Harness) -> None:
@@ -220,7 +267,8 @@ async def test_forum_prompt_goes_to_topic(protected: Harness) -> None:
 
 async def test_redis_down_decides_from_database_and_telegram(protected: Harness) -> None:
     h = protected
-    assert await h.say(GROUP, MEMBER, "warm the cache") == "passed"
+    assert await h.say(GROUP, MEMBER, "warm the cache") == "queued"
+    assert await h.say(GROUP, MEMBER, "cached") == "passed"
     h.redis_reachable(False)
     try:
         assert await h.say(GROUP, MEMBER, "member still passes") == "passed"

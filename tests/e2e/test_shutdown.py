@@ -45,8 +45,11 @@ async def test_drains_in_flight_updates_and_refuses_new_ones(tmp_path: Path) -> 
         async with http.post(f"{base}/webhook", data=json.dumps(protect), headers=headers) as r:
             assert r.status == 200
 
-        # A slow update is in flight when SIGTERM arrives.
-        h.session.stage("getChatMember", 429, "Too Many Requests: retry after 1", retry_after=1)
+        # A slow update is in flight when SIGTERM arrives: the group's admin list, loaded
+        # in the request, makes Telegram ask for a second's wait.
+        h.session.stage(
+            "getChatAdministrators", 429, "Too Many Requests: retry after 1", retry_after=1
+        )
         slow = {"update_id": 2, "message": h.message_payload(GROUP, MEMBER, "slow")}
         in_flight = asyncio.create_task(
             http.post(f"{base}/webhook", data=json.dumps(slow), headers=headers)
@@ -64,5 +67,6 @@ async def test_drains_in_flight_updates_and_refuses_new_ones(tmp_path: Path) -> 
         assert response.status == 200  # finished, not cut off
         response.release()
         assert late_status in (503, None)
+        assert len(h.session.called("getChatAdministrators")) == 2  # it did wait, then ask
     await server
     await h.runtime.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -31,7 +32,11 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[Harness, TestClient]]:  
     world = TelegramWorld()
     standard_world(world)
     settings = make_settings(
-        tmp_path, webhook_secret=SECRET, webhook_secret_previous=OLD_SECRET, request_budget=3
+        tmp_path,
+        webhook_secret=SECRET,
+        webhook_secret_previous=OLD_SECRET,
+        request_budget=3,
+        outbox_claim_after=0.2,  # an action left unsettled comes back quickly
     )
     h = await start_harness(settings, world)
     app, _probes = h.runtime.web_app()
@@ -63,8 +68,13 @@ async def test_handled_update_answers_200_after_handling(served) -> None:  # typ
     assert status == 200
     # The reply was sent before the answer: the work was done inside the request.
     assert "Protection on" in h.last_bot_text(GROUP)
+    # A gated message is only decided in the request: the workers act on it after.
+    h.session.clear()
     status, _ = await post(client, update(h, STRANGER, "spam", 2))
     assert status == 200
+    assert [c.method for c in h.session.calls] == ["getChatAdministrators"]
+    assert h.world.status(GROUP, STRANGER) == "member"
+    await h.drain()
     assert h.world.status(GROUP, STRANGER) == "restricted"
 
 
@@ -90,7 +100,9 @@ async def test_malformed_bodies_get_400(served) -> None:  # type: ignore[no-unty
 async def test_long_retry_after_answers_503_with_retry_after(served) -> None:  # type: ignore[no-untyped-def]
     h, client = served
     await post(client, update(h, ADMIN, "/protect @newschan"))
-    h.session.stage("getChatMember", 429, "Too Many Requests: retry after 30", retry_after=30)
+    h.session.stage(
+        "getChatAdministrators", 429, "Too Many Requests: retry after 30", retry_after=30
+    )
     resp = await client.post(
         "/webhook",
         data=json.dumps(update(h, MEMBER, "hi", 5)),
@@ -150,11 +162,14 @@ async def test_redelivered_update_is_acknowledged_without_acting_twice(served) -
     await post(client, update(h, ADMIN, "/protect @newschan", 1))
     spam = update(h, STRANGER, "spam", 2)
     assert (await post(client, spam))[0] == 200
+    await h.drain()
     sent = len(h.session.called("sendMessage"))
     restricted = len(h.session.called("restrictChatMember"))
+    assert restricted == 1
     status, body = await post(client, spam)  # Telegram re-sends it
     assert status == 200
     assert body.get("duplicate") is True
+    assert await h.drain() == 0
     assert len(h.session.called("sendMessage")) == sent
     assert len(h.session.called("restrictChatMember")) == restricted
     dup = h.runtime.services.metrics.registry.get_sample_value(  # type: ignore[union-attr]
@@ -184,7 +199,8 @@ def passed_count(h: Harness) -> float:
 async def test_member_messages_take_the_fast_path(served, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     h, client = served
     await post(client, update(h, ADMIN, "/protect @newschan", 1))
-    assert (await post(client, update(h, MEMBER, "first", 2)))[0] == 200  # verifies, caches
+    assert (await post(client, update(h, MEMBER, "first", 2)))[0] == 200
+    await h.drain()  # a worker verifies the member; the verdict is cached
     validations = 0
     real = Update.model_validate
 
@@ -203,6 +219,8 @@ async def test_member_messages_take_the_fast_path(served, monkeypatch) -> None: 
     assert h.session.calls == []
     # A stranger's plain message also starts on the fast path and is still gated.
     assert (await post(client, update(h, STRANGER, "spam", 20)))[0] == 200
+    assert validations == 0
+    await h.drain()
     assert h.world.status(GROUP, STRANGER) == "restricted"
     assert (await post(client, update(h, STRANGER, "spam", 20)))[1].get("duplicate") is True
 
@@ -219,14 +237,28 @@ async def test_fast_path_falls_back_when_redis_is_down(served) -> None:  # type:
         h.redis_reachable(True)
 
 
-async def test_prompt_deferred_by_a_long_retry_after_is_sent_on_redelivery(served) -> None:  # type: ignore[no-untyped-def]
+async def test_prompt_deferred_by_a_long_retry_after_is_sent_later_once(served) -> None:  # type: ignore[no-untyped-def]
     h, client = served
     await post(client, update(h, ADMIN, "/protect @newschan", 1))
+    h.session.clear()
     spam = update(h, STRANGER, "spam", 2)
-    h.session.stage("sendMessage", 429, "Too Many Requests: retry after 30", retry_after=30)
-    assert (await post(client, spam))[0] == 503  # the prompt must wait: come back later
+    # Longer than a worker waits in line: the prompt is left in the outbox for later.
+    h.session.stage("sendMessage", 429, "Too Many Requests: retry after 300", retry_after=300)
+    assert (await post(client, spam))[0] == 200  # the webhook only decided
+    await h.drain()
+    assert spam["message"]["message_id"] not in h.world.messages[GROUP]
     assert h.world.status(GROUP, STRANGER) == "restricted"
-    await h.redis.delete(*await h.redis.keys("*:rate*"))  # the 30 s have passed
-    assert (await post(client, spam))[0] == 200  # Telegram's redelivery
-    prompts = [m for m in h.bot_messages(GROUP) if f"tg://user?id={STRANGER}" in m["text"]]
-    assert len(prompts) == 1
+    assert len(h.session.called("sendMessage")) == 1
+    assert prompts_for(h, STRANGER) == []
+    assert await (await h.outbox()).backlog() == 1
+    await h.redis.delete(*await h.redis.keys("*:rate*"))  # the 300 s have passed
+    await asyncio.sleep(0.3)  # past the claim timeout: the entry is handed out again
+    assert await h.drain() == 1
+    assert len(prompts_for(h, STRANGER)) == 1
+    await asyncio.sleep(0.3)
+    assert await h.drain() == 0  # settled: never sent twice
+    assert len(prompts_for(h, STRANGER)) == 1
+
+
+def prompts_for(h: Harness, user_id: int) -> list[dict]:  # type: ignore[type-arg]
+    return [m for m in h.bot_messages(GROUP) if f"tg://user?id={user_id}" in m["text"]]

@@ -42,8 +42,8 @@ async def test_edited_message_of_non_member_is_removed(driver: Driver) -> None:
     )
     assert edited["message_id"] == before["message_id"]
     await driver.wait_gated(w.stranger, before)
-    [delete] = await driver.calls("deleteMessage", chat_id=w.group.id)
-    assert delete.params["message_id"] == before["message_id"]
+    [delete] = await driver.calls("deleteMessages", chat_id=w.group.id)
+    assert delete.params["message_ids"] == [before["message_id"]]
 
 
 async def test_non_admin_cannot_protect(driver: Driver) -> None:
@@ -78,6 +78,7 @@ async def _stays_unprotected(d: Driver) -> None:
     assert reply.startswith("This group is not protected"), reply
     assert await d.present(hello)
     assert await d.calls("deleteMessage") == []
+    assert await d.calls("deleteMessages") == []
     assert await d.calls("restrictChatMember") == []
 
 
