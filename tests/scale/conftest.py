@@ -3,9 +3,11 @@ once per session, the webhook cluster once per session, and a polling cluster pe
 
 The webhook cluster is expensive (three instances, nginx, TLS), so every webhook test shares
 it; `cluster` hands it to a test only once it is in the state every test may assume: all
-three instances up and ready, no faults staged, delivery running, nothing pending. A test
-that kills an instance restarts it; should it fail before it can, the next test's `cluster`
-restarts it (and the report says so). Tests therefore run alone or in any order.
+three instances up and ready, no faults staged, no flood limits, delivery running, nothing
+pending (no update undelivered, no outbox entry not carried out). A test that kills an
+instance restarts it, one that restarts them with other settings restores them; should it
+fail before it can, the next test's `cluster` restarts it (and the report says so). Tests
+therefore run alone or in any order.
 
 GMBOT_REQUIRE_NGINX=1 makes a missing nginx a failure instead of a skip (CI).
 
@@ -240,8 +242,9 @@ async def cluster(webhook_cluster: Cluster, request: pytest.FixtureRequest) -> C
 
 
 async def _quiet_emulator(emu: EmulatorClient) -> None:
-    """No faults staged and delivery running (both are emulator-wide)."""
+    """No faults staged, no flood limits and delivery running (all are emulator-wide)."""
     await emu.clear_faults()
+    await emu.set_rate_limits(False)
     await emu.resume_delivery()
 
 

@@ -1,21 +1,29 @@
 """Reading what reached "Telegram": the emulator's request journal, its webhook deliveries
 and its chats. Every count of what the bot did comes from here, never from the bot's own
 word; metrics are used only for what only the bot knows (duplicates it caught, which
-instance did the work).
+instance did the work), and the outbox only for whether work is still waiting.
+
+The bot acts after it answers the webhook (its outbox workers do), so "settled" means
+both: the emulator has nothing pending or in flight, and the outbox is empty.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
 from bot_api_emulator import EmulatorClient, RequestRecord
+from tests.scale.outbox import HeldEntry
 from tests.scale.processes import wait_until
 from tests.scale.webhook_cluster import Cluster
 
-# What the bot's callback buttons carry ("gmv:<user id>") and how it confirms /protect.
+# What the bot's callback buttons carry ("gmv:<user id>"; the raid notice's is "gmv:0",
+# for whoever presses it) and how it confirms /protect.
 CALLBACK_PREFIX = "gmv"
+RAID_NOTICE_SUBJECT = 0
 PROTECTED = "🛡 Protection on: members must be subscribed to"
+SAVED = "Saved."  # how it confirms /settings
 SETTLE_TIMEOUT = 90.0
 
 
@@ -31,22 +39,44 @@ async def calls(
     return [r for r in records if chat_id is None or r.params.get("chat_id") == chat_id]
 
 
-def mutes(records: list[RequestRecord]) -> Counter[tuple[int, int]]:
-    """restrictChatMember calls taking the right to write away, by (chat, user)."""
+def mutes(records: list[RequestRecord], *, ok_only: bool = True) -> Counter[tuple[int, int]]:
+    """restrictChatMember calls taking the right to write away, by (chat, user). By default
+    only successful ones: a call Telegram refused (a 429, say) muted nobody."""
     return Counter(
         (r.params["chat_id"], r.params["user_id"])
         for r in records
         if r.method == "restrictChatMember"
         and r.params.get("permissions", {}).get("can_send_messages") is False
+        and (r.ok or not ok_only)
     )
 
 
-def deletes(records: list[RequestRecord], *, ok_only: bool = False) -> Counter[tuple[int, int]]:
-    """deleteMessage calls by (chat, message_id)."""
+def deleted_ids(record: RequestRecord) -> list[int]:
+    """The message ids a deleteMessage or deleteMessages call asked to delete."""
+    if record.method == "deleteMessage":
+        return [int(record.params["message_id"])]
+    if record.method == "deleteMessages":
+        ids = record.params.get("message_ids")
+        if isinstance(ids, str):  # sent form-encoded: a JSON-serialized list
+            ids = json.loads(ids)
+        return [int(i) for i in ids or []]
+    return []
+
+
+def delete_calls(records: list[RequestRecord]) -> list[RequestRecord]:
+    return [r for r in records if r.method in ("deleteMessage", "deleteMessages")]
+
+
+def deletes(records: list[RequestRecord], *, ok_only: bool = True) -> Counter[tuple[int, int]]:
+    """How many delete calls named each (chat, message_id), over deleteMessage and
+    deleteMessages alike. By default only successful calls count: a message named in two
+    successful calls was deleted twice (a double); a call Telegram refused (400, the
+    messages were gone already; 429) deleted nothing."""
     return Counter(
-        (r.params["chat_id"], r.params["message_id"])
-        for r in records
-        if r.method == "deleteMessage" and (r.ok or not ok_only)
+        (r.params["chat_id"], message_id)
+        for r in delete_calls(records)
+        if r.ok or not ok_only
+        for message_id in deleted_ids(r)
     )
 
 
@@ -65,21 +95,47 @@ def prompted_user(record: RequestRecord) -> int | None:
 
 
 def prompts(records: list[RequestRecord]) -> Counter[tuple[int, int]]:
-    """Prompts sent, by (chat, prompted user)."""
+    """Prompts sent, by (chat, prompted user); the raid notice is not one (raid_notices)."""
     counted: Counter[tuple[int, int]] = Counter()
     for r in records:
         user = prompted_user(r)
-        if user is not None:
+        if user is not None and user != RAID_NOTICE_SUBJECT:
             counted[(r.params["chat_id"], user)] += 1
     return counted
 
 
+def raid_notices(records: list[RequestRecord], *, ok_only: bool = True) -> Counter[int]:
+    """Shared raid notices posted, by chat."""
+    return Counter(
+        r.params["chat_id"]
+        for r in records
+        if prompted_user(r) == RAID_NOTICE_SUBJECT and (r.ok or not ok_only)
+    )
+
+
+def covered(records: list[RequestRecord], chat_id: int, user_id: int) -> bool:
+    """The gated user was told what to do once: one prompt of their own, or none and
+    (in a raid) the group's shared notice."""
+    own = prompts(records)[(chat_id, user_id)]
+    return own == 1 or (own == 0 and raid_notices(records)[chat_id] >= 1)
+
+
 async def settle(c: Cluster, timeout: float = SETTLE_TIMEOUT) -> None:  # noqa: ASYNC109
-    """Until the emulator has nothing pending or in flight for the bot."""
+    """Until the emulator has nothing pending or in flight for the bot, and the outbox
+    holds nothing (every decided action carried out). In that order: an update answered
+    has recorded its actions, so an empty outbox after it means they are done."""
+
+    async def settled() -> bool:
+        return (
+            await _settled(c.emu, c.bot.id)
+            and await c.outbox.backlog() == 0
+            and await _settled(c.emu, c.bot.id)
+        )
+
     await wait_until(
-        lambda: _settled(c.emu, c.bot.id),
+        settled,
         timeout=timeout,
-        message="the emulator still had updates pending or in flight",
+        message="the emulator still had updates pending or in flight, or the outbox work",
         interval=0.1,
         watch=[i.proc for i in c.instances],
     )
@@ -137,3 +193,23 @@ def message_update_of(
         if message and message["chat"]["id"] == chat_id and message["message_id"] == message_id:
             return u
     raise AssertionError(f"no update for message {message_id} in chat {chat_id}")
+
+
+def done_after(records: list[RequestRecord], entry: HeldEntry, at: float) -> bool:
+    """The journal shows the outbox entry's action carried out (successfully) after `at`
+    (epoch seconds, the emulator's clock: the same machine's)."""
+    user = entry.field("user")
+    for r in records:
+        if not r.ok or r.at < at or r.params.get("chat_id") != entry.chat_id:
+            continue
+        if entry.kind == "delete" and int(entry.field("message")) in deleted_ids(r):
+            return True
+        if (
+            entry.kind == "mute"
+            and r.method == "restrictChatMember"
+            and str(r.params.get("user_id")) == user
+        ):
+            return True
+        if entry.kind == "prompt" and str(prompted_user(r)) == user:
+            return True
+    return False

@@ -1,6 +1,10 @@
 """How the suite's instances and emulator are configured, and where the services are.
 
 Lease, backoff and timeout lengths are shrunk so the whole suite takes a couple of minutes.
+The emulator models no flood limits here (except in test_outbox_cluster's rate test, which
+sets Telegram-like ones on both sides), so the instances' own fleet-wide limiter is opened
+wide: with Telegram's numbers it would only make every test wait (one report a second to
+the same owner, 20 messages a minute in a group), not make it prove more.
 
 Services (env, defaults):
     TEST_POSTGRES_URL   postgresql+asyncpg://postgres@127.0.0.1:5432/test  (admin database;
@@ -14,6 +18,7 @@ from __future__ import annotations
 import os
 
 from bot_api_emulator import Bot
+from gmbot.delivery.outbox_worker import LANES
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -21,15 +26,37 @@ POSTGRES_ADMIN_URL = os.environ.get(
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 START_TIMEOUT = 60.0
 
-# Per instance: at most POOL + OVERFLOW PostgreSQL connections.
+# Per instance: at most POOL + OVERFLOW PostgreSQL connections, and at most
+# REDIS_MAX_CONNECTIONS Redis connections, of which each outbox lane (one per kind of work)
+# keeps one parked in a blocking read most of the time: REDIS_MAX_CONNECTIONS - OUTBOX_LANES
+# are left for the webhook, the caches and the rate limiter.
 DB_POOL_SIZE = 2
 DB_MAX_OVERFLOW = 2
+REDIS_MAX_CONNECTIONS = 20
+OUTBOX_LANES = len(LANES)
 INSTANCES = 3
+# A killed instance's outbox entries move to another after this long (a live one extends
+# its claims every third of it).
+OUTBOX_CLAIM_AFTER = 2.0
+
+# The instances' fleet-wide limiter, opened wide (see above).
+WIDE_RATE_LIMITS = {
+    "RATE_WRITES_PER_SECOND": "1000",
+    "RATE_WRITES_BURST": "1000",
+    "RATE_READS_PER_SECOND": "1000",
+    "RATE_READS_BURST": "1000",
+    "RATE_GROUP_MESSAGES_PER_MINUTE": "6000",
+    "RATE_GROUP_BURST": "100",
+    "RATE_PRIVATE_PER_SECOND": "100",
+    "RATE_PRIVATE_BURST": "100",
+}
 
 INSTANCE_SETTINGS = {
     "DB_POOL_SIZE": str(DB_POOL_SIZE),
     "DB_MAX_OVERFLOW": str(DB_MAX_OVERFLOW),
-    "REDIS_MAX_CONNECTIONS": "20",
+    "REDIS_MAX_CONNECTIONS": str(REDIS_MAX_CONNECTIONS),
+    "OUTBOX_CLAIM_AFTER": str(OUTBOX_CLAIM_AFTER),
+    **WIDE_RATE_LIMITS,
     # A dead holder's claim lapses after 5 s (renewed every third of it while alive).
     "UPDATE_LEASE": "5",
     "UPDATE_MAX_ATTEMPTS": "10",

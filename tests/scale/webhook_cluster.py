@@ -13,7 +13,7 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +24,16 @@ from bot_api_emulator import Bot, EmulatorClient
 from tests.scale.certificates import Certificates
 from tests.scale.metrics import Samples, handled, scrape
 from tests.scale.nginx import nginx_access_log, nginx_config
+from tests.scale.outbox import OutboxProbe
 from tests.scale.pg_connections import ConnectionSampler
 from tests.scale.processes import EmulatorProcess, Proc, python_proc, wait_until
+from tests.scale.redis_connections import RedisConnectionSampler
 from tests.scale.settings import (
     DB_MAX_OVERFLOW,
     DB_POOL_SIZE,
     INSTANCE_SETTINGS,
     INSTANCES,
+    REDIS_MAX_CONNECTIONS,
     START_TIMEOUT,
     instance_env,
 )
@@ -70,6 +73,8 @@ class Cluster:
     secret: str
     namespace: str
     sampler: ConnectionSampler
+    redis_sampler: RedisConnectionSampler
+    outbox: OutboxProbe
     session: aiohttp.ClientSession
     connections_per_instance: int  # DB_POOL_SIZE + DB_MAX_OVERFLOW
     direct_posts: int = 0
@@ -132,6 +137,31 @@ class Cluster:
             if not inst.proc.running:
                 await self.restart(inst)
 
+    @contextlib.asynccontextmanager
+    async def reconfigured(
+        self, each: Mapping[str, Mapping[str, str]] | None = None, **settings: str
+    ) -> AsyncIterator[Cluster]:
+        """For the block, every instance restarted with `settings`, and those named in
+        `each` (by instance id) with their own on top; afterwards restarted with their
+        usual settings again. The restarts run at once; an instance whose settings do not
+        change is left alone."""
+        changed: list[tuple[Instance, dict[str, str]]] = []
+        for inst in self.instances:
+            extra = {**settings, **(each or {}).get(inst.instance_id, {})}
+            if extra:
+                changed.append((inst, dict(inst.proc.env)))
+                inst.proc.env.update(extra)
+        try:
+            await asyncio.gather(*(self.restart(i) for i, _env in changed))
+            yield self
+        finally:
+            for inst, env in changed:
+                inst.proc.env = env
+            await asyncio.gather(*(self.restart(i) for i, _env in changed))
+
+    def instance(self, instance_id: str) -> Instance:
+        return next(i for i in self.instances if i.instance_id == instance_id)
+
     def processes(self) -> list[Proc]:
         return [self.nginx, *(i.proc for i in self.instances)]
 
@@ -191,6 +221,7 @@ async def running_webhook_cluster(
             )
         )
     sampler = ConnectionSampler(admin_dsn, [i.application_name for i in instances])
+    redis_sampler = RedisConnectionSampler(redis_url, ids)
     session = aiohttp.ClientSession()
     result = Cluster(
         emu,
@@ -202,11 +233,14 @@ async def running_webhook_cluster(
         secret,
         namespace,
         sampler,
+        redis_sampler,
+        OutboxProbe(redis_url, namespace),
         session,
         DB_POOL_SIZE + DB_MAX_OVERFLOW,
     )
     try:
         await sampler.start()
+        await redis_sampler.start()
         await nginx.start()
         # All three start together: they race for the migration lock and the webhook lock.
         await asyncio.gather(*(i.proc.start() for i in instances))
@@ -287,12 +321,32 @@ async def _final_report(c: Cluster) -> None:
         f"({INSTANCES} x ({DB_POOL_SIZE} + {DB_MAX_OVERFLOW})); per instance "
         f"{dict(c.sampler.peak_by_name)}; {c.sampler.samples} samples",
     )
+    report(
+        "webhook cluster",
+        f"peak Redis connections per instance (CLIENT LIST, by client name): "
+        f"{dict(c.redis_sampler.peak_by_instance)} / limit {REDIS_MAX_CONNECTIONS} each; "
+        f"{c.redis_sampler.samples} samples",
+    )
+    all_samples = list(metrics.values())
+    carried = {
+        iid: int(s.total("bot_outbox_actions_total", outcome="done")) for iid, s in metrics.items()
+    }
+    outcomes = {
+        outcome: int(sum(s.total("bot_outbox_actions_total", outcome=outcome) for s in all_samples))
+        for outcome in ("done", "refused", "retry", "given_up")
+    }
+    raids = int(sum(s.total("bot_raids_total", event="started") for s in all_samples))
+    report(
+        "webhook cluster",
+        f"outbox actions carried out per instance: {carried}; by outcome {outcomes}; "
+        f"raids started: {raids}",
+    )
 
 
 def _fate(inst: Instance) -> str:
     notes = []
     if inst.restarts:
-        notes.append(f"killed and restarted {inst.restarts}x")
+        notes.append(f"restarted {inst.restarts}x")
     if not inst.proc.running:
         notes.append("killed")
     return f" ({', '.join(notes)}; counted up to its last scrape)" if notes else ""
@@ -303,6 +357,8 @@ async def _shutdown(c: Cluster) -> None:
         await c.sampler.stop()
     except Exception as exc:  # the sampler failing must not hide the test's own result
         report("cluster", f"connection sampler stopped with {exc!r}")
+    await c.redis_sampler.stop()
+    await c.outbox.close()
     for inst in c.instances:
         code = await inst.proc.stop()
         if not inst.proc.killed and code not in (0, None):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from bot_api_emulator import Bot, Chat, EmulatorClient, User
-from tests.scale.journal import PROTECTED, SETTLE_TIMEOUT, calls, journal_mark
+from tests.scale.journal import PROTECTED, SAVED, SETTLE_TIMEOUT, calls, journal_mark
 from tests.scale.processes import wait_until
 from tests.scale.webhook_cluster import Cluster
 from tests.support import GROUP_PERMISSIONS
@@ -114,25 +114,35 @@ async def make_load_world(
     return LoadWorld(admin, channel, groups, subscribers, others)
 
 
-async def protect(c: Cluster, world: World) -> None:
-    """/protect through the normal path (emulator -> nginx -> some instance)."""
+async def protect(c: Cluster, world: World, *, raid: str | None = None) -> None:
+    """/protect through the normal path (emulator -> nginx -> some instance); then, with
+    `raid` ("off", "on", "auto 5"), `/settings raid <raid>` the same way. Raid mode is
+    auto by default: three members gated within a minute get one shared notice instead of
+    prompts of their own, so a test about per-member prompts turns it off."""
     message = await c.emu.send_message(
         world.group.id, world.admin.id, f"/protect @{world.channel.username}"
     )
+    text = await _reply_to(c, world, message["message_id"], "/protect")
+    assert text.startswith(PROTECTED), text
+    if raid is not None:
+        message = await c.emu.send_message(world.group.id, world.admin.id, f"/settings raid {raid}")
+        text = await _reply_to(c, world, message["message_id"], "/settings raid")
+        assert text.startswith(SAVED), text
 
+
+async def _reply_to(c: Cluster, world: World, message_id: int, what: str) -> str:
     async def reply() -> str | None:
         for m in await c.emu.messages(world.group.id):
-            if m["message_id"] > message["message_id"] and m.get("from", {}).get("id") == c.bot.id:
+            if m["message_id"] > message_id and m.get("from", {}).get("id") == c.bot.id:
                 return str(m.get("text", ""))
         return None
 
-    text = await wait_until(
+    return await wait_until(
         reply,
         timeout=30,
-        message="the bot did not answer /protect",
+        message=f"the bot did not answer {what}",
         watch=[i.proc for i in c.instances],
     )
-    assert text.startswith(PROTECTED), text
 
 
 async def protect_all(c: Cluster, lw: LoadWorld) -> None:
