@@ -262,12 +262,6 @@ async def test_raid_on_means_the_notice_from_the_first(protected: Harness) -> No
     assert "1 member must join" in notice["text"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PromptService.gated / RaidWatch.gated: a raid already on stays on (and its "
-    "notice speaks for newly gated members) until it is calm, even after "
-    "/settings raid off, which the group's admins read as 'never a raid'",
-)
 async def test_raid_off_during_a_raid_brings_prompts_back(protected: Harness) -> None:
     h = protected
     await burst(h, [h.message_payload(GROUP, r, "spam") for r in RAIDERS[:3]])
@@ -314,12 +308,6 @@ async def test_a_bad_raid_setting_is_explained_and_nothing_saved(
     assert "shared notice at 4 members a minute" in h.last_bot_text(GROUP)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PromptService._raid_started takes the prompts off screen (RaidWatch.take_prompts) "
-    "but leaves their members' PromptStore claims: after the raid, a member gated before "
-    "it gets no prompt again until prompt_ttl has passed, though theirs was deleted",
-)
 async def test_a_member_whose_prompt_the_raid_removed_is_prompted_after_it(
     protected: Harness,
 ) -> None:
@@ -370,12 +358,6 @@ async def slow_telegram(tmp_path: Path) -> AsyncIterator[Harness]:
     assert h.session.conformance_errors == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PromptService: a prompt is registered (RaidWatch.prompt_shown) only once sent, so "
-    "the raid start's take_prompts misses prompts still on their way; they are deleted by "
-    "their own senders only after the notice is already up: three on screen for a moment",
-)
 async def test_prompts_on_their_way_when_a_raid_starts_never_make_three(
     slow_telegram: Harness,
 ) -> None:

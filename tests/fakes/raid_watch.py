@@ -36,7 +36,7 @@ class InMemoryRaidWatch(RaidWatch):
         self._clock = clock
         self._seen: dict[int, dict[int, float]] = {}  # chat -> member -> last gated
         self._raids: dict[int, _Raid] = {}
-        self._prompts: dict[int, dict[int, float]] = {}  # chat -> prompt id -> expiry
+        self._prompts: dict[int, dict[str, float]] = {}  # chat -> "user:msg"|"p:user" -> expiry
 
     async def gated(
         self,
@@ -68,21 +68,43 @@ class InMemoryRaidWatch(RaidWatch):
             raid.edit_at = now
         return RaidSignal(RaidPhase.ONGOING, raid.n, raid.notice, due)
 
-    async def prompt_shown(self, chat_id: int, message_id: int, ttl: float) -> bool:
-        if chat_id in self._raids:
-            return False
+    def _live_prompts(self, chat_id: int) -> dict[str, float]:
         now = self._clock()
         prompts = self._prompts.setdefault(chat_id, {})
         for prompt, expires in list(prompts.items()):
             if expires <= now:
                 del prompts[prompt]
-        prompts[message_id] = now + ttl
+        return prompts
+
+    async def prompt_reserve(self, chat_id: int, user_id: int, ttl: float) -> bool:
+        if chat_id in self._raids:
+            return False
+        self._live_prompts(chat_id)[f"p:{user_id}"] = self._clock() + min(ttl, 30.0)
         return True
 
-    async def take_prompts(self, chat_id: int) -> list[int]:
-        now = self._clock()
-        prompts = self._prompts.pop(chat_id, {})
-        return [p for p, expires in sorted(prompts.items(), key=lambda i: i[1]) if expires > now]
+    async def prompt_shown(self, chat_id: int, user_id: int, message_id: int, ttl: float) -> bool:
+        prompts = self._live_prompts(chat_id)
+        prompts.pop(f"p:{user_id}", None)
+        if chat_id in self._raids:
+            return False
+        prompts[f"{user_id}:{message_id}"] = self._clock() + ttl
+        return True
+
+    async def prompt_dropped(self, chat_id: int, user_id: int) -> None:
+        self._live_prompts(chat_id).pop(f"p:{user_id}", None)
+
+    async def take_prompts(self, chat_id: int) -> tuple[list[tuple[int, int]], int]:
+        prompts = self._live_prompts(chat_id)
+        shown: list[tuple[int, int]] = []
+        pending = 0
+        for member in sorted(prompts):
+            if member.startswith("p:"):
+                pending += 1
+                continue
+            del prompts[member]
+            user, _, message = member.partition(":")
+            shown.append((int(user), int(message)))
+        return shown, pending
 
     async def claim_notice(self, chat_id: int, hold: float) -> bool:
         raid = self._raids.get(chat_id)

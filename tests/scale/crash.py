@@ -6,11 +6,10 @@ a 429 answered to one write makes the rate limiter (shared in Redis) hold back e
 of the fleet for its retry_after; whatever the victim took meanwhile waits unsent, and it
 is killed then. Its entries must then be carried out by the others, once, after the kill.
 
-One exception is known: the deletion lane settles a round's entries only once every chat's
-deleteMessages of the round has returned, so a chat deleted just before the hold stays
-unsettled behind a chat the hold keeps waiting, and is deleted again after the victim's
-death (test_outbox_cluster's xfail test shows it deterministically). `Kill.done_unsettled`
-names those deletions, so the tests tell that fault from any other.
+A deletion the victim had made but not yet settled (its call returned just before the
+kill) may be made again by the survivor; `Kill.done_unsettled` names those, so the tests
+tell that unavoidable window from any other fault. Each chat's deletions are settled as
+soon as their own call returns (test_outbox_cluster), which keeps the window small.
 """
 
 from __future__ import annotations

@@ -296,7 +296,7 @@ async def test_an_instance_killed_after_the_burst_leaves_its_share_to_the_others
         "7. outbox: an instance killed after the burst",
         f"every message deleted once, every sender muted once; actions per instance {work}; "
         f"deletions the victim had done but not settled: {len(redone)}, named again after "
-        f"its death: {twice} (the deletion-round fault, see the xfail test)",
+        f"its death: {twice} (each is settled once its own call returned)",
     )
 
 
@@ -382,21 +382,11 @@ async def _deliveries(c: Cluster, update_ids: set[int]) -> list[Delivery]:
     return [d for d in await c.emu.webhook_deliveries(bot_id=c.bot.id) if d.update_id in update_ids]
 
 
-# ----- a known fault: a deletion round is settled as a whole ---------------------------------
+# ----- each chat's deletions are settled as soon as they are done ----------------------------
 
 SLOW = 3.0  # seconds one chat's deleteMessages takes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "OutboxWorkers._rounds -> _carry_out settles a deletion round only after "
-        "ActionRunner.run has gathered every chat's deleteMessages, so a chat deleted at once "
-        "stays unsettled behind a slow chat; when the instance dies meanwhile, its entries "
-        "are handed out again and deleted a second time. Each chat's batch should be settled "
-        "as soon as its own call returns."
-    ),
-)
 async def test_a_chats_deletions_are_settled_when_done_not_with_the_whole_round(
     cluster: Cluster,
 ) -> None:
@@ -438,7 +428,7 @@ async def test_a_chats_deletions_are_settled_when_done_not_with_the_whole_round(
     named = deletes(records, ok_only=False)
     slow_key = (slow.group.id, posted[1]["message_id"])
     report(
-        "7. outbox: a deletion round settled as a whole (xfail)",
+        "7. outbox: each chat's deletions settled when done",
         f"the fast group's message named in {named[fast_key]} delete calls (expected 1), the "
         f"slow group's in {named[slow_key]} (its call was on its way when the worker died)",
     )

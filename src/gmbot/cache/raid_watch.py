@@ -87,28 +87,59 @@ end
 return {2, n, r[4] or false, due}
 """
 
-# KEYS[1] raid  KEYS[2] prompts  ARGV[1] message id  ARGV[2] ttl ms
-PROMPT_SHOWN_SCRIPT = (
+# Per-member prompts on screen: a ZSET of "<user>:<message>" (shown) and "p:<user>"
+# (reserved, on its way), scored by expiry in ms of the Redis clock.
+# KEYS[1] raid  KEYS[2] prompts  ARGV[1] user  ARGV[2] reservation ms
+PROMPT_RESERVE_SCRIPT = (
     """
 if redis.call('HEXISTS', KEYS[1], 'on') == 1 then return 0 end
 """
     + _NOW_MS
     + """
-local ttl_ms = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', int(now_ms))
-redis.call('ZADD', KEYS[2], int(now_ms + ttl_ms), ARGV[1])
-if redis.call('PTTL', KEYS[2]) < ttl_ms then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+redis.call('ZADD', KEYS[2], int(now_ms + tonumber(ARGV[2])), 'p:' .. ARGV[1])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
 return 1
 """
 )
 
-# KEYS[1] prompts.  Reply: the unexpired prompt ids; the set is emptied.
+# KEYS[1] raid  KEYS[2] prompts  ARGV[1] user  ARGV[2] message  ARGV[3] ttl ms
+PROMPT_SHOWN_SCRIPT = (
+    """
+redis.call('ZREM', KEYS[2], 'p:' .. ARGV[1])
+if redis.call('HEXISTS', KEYS[1], 'on') == 1 then return 0 end
+"""
+    + _NOW_MS
+    + """
+local ttl_ms = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', int(now_ms))
+redis.call('ZADD', KEYS[2], int(now_ms + ttl_ms), ARGV[1] .. ':' .. ARGV[2])
+if redis.call('PTTL', KEYS[2]) < ttl_ms then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+return 1
+"""
+)
+
+# KEYS[1] prompts.  Reply: {pending count, user, message, user, message, ...}: the
+# prompts on screen are removed from the set; those on their way stay in it.
 TAKE_PROMPTS_SCRIPT = (
     _NOW_MS
     + """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. int(now_ms), '+inf')
-redis.call('DEL', KEYS[1])
-return ids
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', int(now_ms))
+local out, pending = {0}, 0
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if string.sub(m, 1, 2) == 'p:' then
+    pending = pending + 1
+  else
+    local sep = string.find(m, ':', 1, true)
+    out[#out + 1] = string.sub(m, 1, sep - 1)
+    out[#out + 1] = string.sub(m, sep + 1)
+    redis.call('ZREM', KEYS[1], m)
+  end
+end
+out[1] = pending
+return out
 """
 )
 
@@ -206,12 +237,17 @@ return out
 """
 
 
+# A reserved prompt not reported sent or dropped (its poster died) lapses after this.
+RESERVATION_LIMIT = 30.0
+
+
 class RedisRaidWatch(RaidWatch):
     def __init__(self, redis: Redis, *, namespace: str = DEFAULT_NAMESPACE) -> None:
         self._redis = redis
         self._prefix = f"{namespace}raid:"
         self._raids = f"{namespace}raids"
         self._gated = redis.register_script(GATED_SCRIPT)
+        self._prompt_reserve = redis.register_script(PROMPT_RESERVE_SCRIPT)
         self._prompt_shown = redis.register_script(PROMPT_SHOWN_SCRIPT)
         self._take_prompts = redis.register_script(TAKE_PROMPTS_SCRIPT)
         self._claim_notice = redis.register_script(CLAIM_NOTICE_SCRIPT)
@@ -261,16 +297,28 @@ class RedisRaidWatch(RaidWatch):
             return RaidSignal(phase, gated)
         return RaidSignal(phase, gated, _optional_int(reply[2]), bool(int(reply[3])))
 
-    async def prompt_shown(self, chat_id: int, message_id: int, ttl: float) -> bool:
-        ttl_ms = max(1, math.ceil(ttl * 1000))
-        reply = await self._prompt_shown(
-            keys=(self._raid(chat_id), self._prompts(chat_id)), args=(message_id, ttl_ms)
+    async def prompt_reserve(self, chat_id: int, user_id: int, ttl: float) -> bool:
+        hold_ms = max(1, math.ceil(min(ttl, RESERVATION_LIMIT) * 1000))
+        reply = await self._prompt_reserve(
+            keys=(self._raid(chat_id), self._prompts(chat_id)), args=(user_id, hold_ms)
         )
         return bool(int(reply))
 
-    async def take_prompts(self, chat_id: int) -> list[int]:
+    async def prompt_shown(self, chat_id: int, user_id: int, message_id: int, ttl: float) -> bool:
+        ttl_ms = max(1, math.ceil(ttl * 1000))
+        reply = await self._prompt_shown(
+            keys=(self._raid(chat_id), self._prompts(chat_id)),
+            args=(user_id, message_id, ttl_ms),
+        )
+        return bool(int(reply))
+
+    async def prompt_dropped(self, chat_id: int, user_id: int) -> None:
+        await self._redis.zrem(self._prompts(chat_id), f"p:{user_id}")
+
+    async def take_prompts(self, chat_id: int) -> tuple[list[tuple[int, int]], int]:
         reply = await self._take_prompts(keys=(self._prompts(chat_id),))
-        return [int(m) for m in reply]
+        shown = [(int(reply[i]), int(reply[i + 1])) for i in range(1, len(reply), 2)]
+        return shown, int(reply[0])
 
     async def claim_notice(self, chat_id: int, hold: float) -> bool:
         hold_ms = max(1, math.ceil(hold * 1000))

@@ -68,7 +68,6 @@ class OutboxWorkers:
 
     async def run(self) -> None:
         """Run every lane until stop()."""
-        self._stopping.clear()
         beat = asyncio.create_task(self._keep_claims())
         try:
             await asyncio.gather(*(self._lane(lane) for lane in self._lanes))
@@ -154,9 +153,7 @@ class OutboxWorkers:
         for entry in entries:
             self._at_work[entry.entry_id] = entry
         try:
-            done = await self._runner.run(entries)
-            if done:
-                await self._outbox.settle(done)
+            done = await self._runner.run(entries, on_done=self._outbox.settle)
         finally:
             for entry in entries:
                 self._at_work.pop(entry.entry_id, None)

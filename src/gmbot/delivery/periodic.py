@@ -20,8 +20,8 @@ class Periodic:
 
     async def run(self) -> None:
         # Stopped by an event rather than by cancellation alone: a cancel that lands
-        # inside a Redis call can be swallowed by the client library.
-        self._stopping.clear()
+        # inside a Redis call can be swallowed by the client library. A stop() that
+        # comes before the task first runs is kept.
         while not self._stopping.is_set():
             try:
                 await self._work()

@@ -418,13 +418,24 @@ class RaidWatch(ABC):
         gets `edit_due` when the count changed."""
 
     @abstractmethod
-    async def prompt_shown(self, chat_id: int, message_id: int, ttl: float) -> bool:
-        """A per-member prompt is on screen. False when a raid began meanwhile: the
+    async def prompt_reserve(self, chat_id: int, user_id: int, ttl: float) -> bool:
+        """A per-member prompt is about to be sent. False when a raid is on (no prompt
+        then). A reservation not followed by prompt_shown/prompt_dropped lapses."""
+
+    @abstractmethod
+    async def prompt_shown(self, chat_id: int, user_id: int, message_id: int, ttl: float) -> bool:
+        """The reserved prompt is on screen. False when a raid began meanwhile: the
         caller removes the prompt (the shared notice replaces it)."""
 
     @abstractmethod
-    async def take_prompts(self, chat_id: int) -> list[int]:
-        """The per-member prompts on screen, handed to the raid's starter to remove."""
+    async def prompt_dropped(self, chat_id: int, user_id: int) -> None:
+        """The reserved prompt was not sent."""
+
+    @abstractmethod
+    async def take_prompts(self, chat_id: int) -> tuple[list[tuple[int, int]], int]:
+        """(user, message) of the per-member prompts on screen, handed to the raid's
+        starter to remove, and how many reserved prompts are still on their way (the
+        starter waits for those before it posts the notice)."""
 
     @abstractmethod
     async def claim_notice(self, chat_id: int, hold: float) -> bool:

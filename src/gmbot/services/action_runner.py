@@ -55,8 +55,17 @@ class ActionRunner:
         self._metrics = metrics
         self._max_deliveries = max_deliveries
 
-    async def run(self, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:
-        """Carry the entries out; returns those to settle (done or refused for good)."""
+    async def run(
+        self,
+        entries: Sequence[OutboxEntry],
+        on_done: Callable[[list[OutboxEntry]], Awaitable[None]] | None = None,
+    ) -> list[OutboxEntry]:
+        """Carry the entries out; returns those to settle (done or refused for good).
+
+        `on_done` is given each part (a chat's deletion batch, one other entry) as
+        soon as it is done, so a fast chat's deletions are settled without waiting
+        for a slow one's: an instance dying meanwhile leaves less to be done twice.
+        """
         deletions: dict[int, list[OutboxEntry]] = defaultdict(list)
         others: list[OutboxEntry] = []
         for entry in entries:
@@ -71,8 +80,15 @@ class ActionRunner:
             for start in range(0, len(chat_entries), BATCH)
         ]
         jobs += [self._one(e) for e in sorted(others, key=lambda e: e.action.priority)]
+
+        async def part(job: Awaitable[list[OutboxEntry]]) -> list[OutboxEntry]:
+            done = await job
+            if done and on_done is not None:
+                await on_done(done)
+            return done
+
         settled: list[OutboxEntry] = []
-        for done in await asyncio.gather(*jobs):
+        for done in await asyncio.gather(*(part(job) for job in jobs)):
             settled.extend(done)
         return settled
 

@@ -10,6 +10,7 @@ while. Start and end are audited, counted and reported to the admins once.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +37,8 @@ from gmbot.services.notifier import AdminNotifier
 
 log = structlog.get_logger(__name__)
 
-REPORT_PERIOD = 300.0  # one start and one end report per raid, even if it flickers
+REPORT_PERIOD = 300.0
+PROMPT_POLL = 0.05  # one start and one end report per raid, even if it flickers
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,7 @@ class RaidPolicy:
     calm: float = 60.0  # a raid ends after this long with nobody gated
     edit_every: float = 3.0  # the notice's count is refreshed at most this often
     notice_claim: float = 10.0  # an instance posting the notice holds it this long
+    prompt_wait: float = 5.0  # the most a raid's start waits for prompts on their way
 
 
 class PromptService:
@@ -80,6 +83,11 @@ class PromptService:
         group = await self._directory.group(msg.chat_id)
         if group is None or not group.active:
             return
+        if group.settings.raid_start_at == 0:
+            # Raid mode off (also when switched off during a raid): per-member prompts,
+            # and the raid state is not consulted.
+            await self._prompt(group, msg, self._missing(group, missing_ids), muted, watch=False)
+            return
         p = self._policy
         signal = await self._raids.gated(
             msg.chat_id,
@@ -90,10 +98,7 @@ class PromptService:
             edit_every=p.edit_every,
         )
         if signal.phase is RaidPhase.CALM:
-            missing = [c for c in group.channels if c.channel_id in missing_ids] or list(
-                group.channels
-            )
-            await self._prompt(group, msg, missing, muted)
+            await self._prompt(group, msg, self._missing(group, missing_ids), muted)
             return
         if signal.phase is RaidPhase.STARTED:
             await self._raid_started(group, signal)
@@ -103,37 +108,56 @@ class PromptService:
         elif signal.edit_due:
             await self._refresh(group, signal.notice_id, signal.gated)
 
+    @staticmethod
+    def _missing(group: ProtectedGroup, missing_ids: list[int]) -> list[LinkedChannel]:
+        return [c for c in group.channels if c.channel_id in missing_ids] or list(group.channels)
+
     async def _prompt(
-        self, group: ProtectedGroup, msg: IncomingMessage, missing: list[LinkedChannel], muted: bool
+        self,
+        group: ProtectedGroup,
+        msg: IncomingMessage,
+        missing: list[LinkedChannel],
+        muted: bool,
+        *,
+        watch: bool = True,
     ) -> None:
+        """One member's prompt; `watch`: registered with the raid state (raid mode)."""
         assert msg.user_id is not None
+        chat_id, user_id = msg.chat_id, msg.user_id
         ttl = group.settings.prompt_ttl
-        if not await self._prompts.claim(msg.chat_id, msg.user_id, ttl, owner=msg.message_id):
+        if not await self._prompts.claim(chat_id, user_id, ttl, owner=msg.message_id):
             return  # one prompt per member per group, not one per message
-        text = texts.prompt(msg.user_id, msg.user_name, missing, muted)
+        # Reserved before it is sent, so a raid starting meanwhile waits for it to be
+        # gone before posting the notice: never three bot messages on screen.
+        if watch and not await self._raids.prompt_reserve(chat_id, user_id, ttl):
+            await self._prompts.clear(chat_id, user_id)
+            return  # a raid began: the notice speaks for this member
+        text = texts.prompt(user_id, msg.user_name, missing, muted)
         if group.missing_rights:
             text += "\n\n" + texts.rights_warning(group.missing_rights)
         try:
             message_id = await self._telegram.send_message(
-                msg.chat_id,
+                chat_id,
                 text,
-                keyboard=texts.prompt_keyboard(msg.user_id, missing),
+                keyboard=texts.prompt_keyboard(user_id, missing),
                 thread_id=msg.thread_id,
             )
-        except TelegramUnavailable:
-            await self._prompts.clear(msg.chat_id, msg.user_id)
+        except BaseException as exc:
+            if watch:
+                await self._raids.prompt_dropped(chat_id, user_id)
+            await self._prompts.clear(chat_id, user_id)
+            if isinstance(exc, TelegramError) and not isinstance(exc, TelegramUnavailable):
+                log.warning("prompt_failed", chat_id=chat_id, error=exc.description)
+                return
             raise
-        except TelegramError as err:
-            await self._prompts.clear(msg.chat_id, msg.user_id)
-            log.warning("prompt_failed", chat_id=msg.chat_id, error=err.description)
-            return
-        await self._prompts.attach(msg.chat_id, msg.user_id, message_id, ttl)
+        await self._prompts.attach(chat_id, user_id, message_id, ttl)
         await self._prompts.schedule_deletion(
-            DueDeletion(msg.chat_id, message_id, msg.user_id), self._clock() + ttl
+            DueDeletion(chat_id, message_id, user_id), self._clock() + ttl
         )
-        if not await self._raids.prompt_shown(msg.chat_id, message_id, ttl):
+        if watch and not await self._raids.prompt_shown(chat_id, user_id, message_id, ttl):
             # A raid began while this prompt was on its way: the notice replaces it.
-            await self._delete(msg.chat_id, [message_id])
+            await self._delete(chat_id, [message_id])
+            await self._prompts.clear(chat_id, user_id)
 
     async def _raid_started(self, group: ProtectedGroup, signal: RaidSignal) -> None:
         chat_id = group.chat_id
@@ -142,7 +166,7 @@ class PromptService:
         # The starter holds the notice's claim from the start, so nobody posts it
         # while the prompts on screen are still being removed: never three at once.
         claimed = await self._raids.claim_notice(chat_id, self._policy.notice_claim)
-        await self._delete(chat_id, await self._raids.take_prompts(chat_id))
+        await self._remove_prompts(chat_id)
         if claimed:
             await self._post_notice(group, signal.gated)
         async with self._uow() as uow:
@@ -158,6 +182,21 @@ class PromptService:
                 period=REPORT_PERIOD,
                 fallback_to_group=False,
             )
+
+    async def _remove_prompts(self, chat_id: int) -> None:
+        """Remove the per-member prompts on screen, waiting (a bounded while) for those
+        still on their way: they remove themselves once sent, seeing the raid."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._policy.prompt_wait
+        while True:
+            shown, pending = await self._raids.take_prompts(chat_id)
+            await self._delete(chat_id, [message_id for _, message_id in shown])
+            for user_id, _ in shown:
+                # Free the slot: after the raid the member gets a prompt again.
+                await self._prompts.clear(chat_id, user_id)
+            if not pending or loop.time() >= deadline:
+                return
+            await asyncio.sleep(PROMPT_POLL)
 
     async def _post_notice(self, group: ProtectedGroup, gated: int) -> None:
         """Post the shared notice; the caller holds the notice's claim."""

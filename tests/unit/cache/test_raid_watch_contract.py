@@ -151,33 +151,59 @@ class RaidWatchContract:
     async def test_prompts_shown_before_the_raid_go_to_its_starter(
         self, watch: RaidWatch, make_watch: MakeWatch, start: float, elapse: Elapse
     ) -> None:
-        for prompt in (11, 12, 13):
-            assert await watch.prompt_shown(CHAT, prompt, 60)
-        assert await watch.prompt_shown(CHAT, 14, 0.2)  # deleted by its ttl meanwhile
-        assert await watch.prompt_shown(OTHER_CHAT, 21, 60)
+        for user, prompt in ((1, 11), (2, 12), (3, 13)):
+            assert await watch.prompt_reserve(CHAT, user, 60)
+            assert await watch.prompt_shown(CHAT, user, prompt, 60)
+        assert await watch.prompt_shown(CHAT, 4, 14, 0.2)  # deleted by its ttl meanwhile
+        assert await watch.prompt_shown(OTHER_CHAT, 9, 21, 60)
         await elapse(0.4)
         assert await gate(watch, 1, start + 1) == RaidSignal(STARTED, 1)
-        assert not await watch.prompt_shown(CHAT, 15, 60)  # the notice replaces it
+        assert not await watch.prompt_reserve(CHAT, 5, 60)  # no prompt in a raid
+        assert not await watch.prompt_shown(CHAT, 5, 15, 60)  # the notice replaces it
         starter = make_watch()
-        assert sorted(await starter.take_prompts(CHAT)) == [11, 12, 13]
-        assert await watch.take_prompts(CHAT) == []
-        assert await watch.take_prompts(OTHER_CHAT) == [21]  # per group
+        shown, pending = await starter.take_prompts(CHAT)
+        assert (sorted(shown), pending) == ([(1, 11), (2, 12), (3, 13)], 0)
+        assert await watch.take_prompts(CHAT) == ([], 0)
+        assert await watch.take_prompts(OTHER_CHAT) == ([(9, 21)], 0)  # per group
+
+    async def test_prompts_on_their_way_are_counted_until_shown_or_dropped(
+        self, watch: RaidWatch, start: float
+    ) -> None:
+        assert await watch.prompt_reserve(CHAT, 1, 60)
+        assert await watch.prompt_reserve(CHAT, 2, 60)
+        assert await watch.prompt_shown(CHAT, 3, 13, 60)
+        assert await gate(watch, 7, start) == RaidSignal(STARTED, 1)
+        assert await watch.take_prompts(CHAT) == ([(3, 13)], 2)
+        # Sent after the start: refused (its sender removes it), and no longer on its way.
+        assert not await watch.prompt_shown(CHAT, 1, 11, 60)
+        assert await watch.take_prompts(CHAT) == ([], 1)
+        await watch.prompt_dropped(CHAT, 2)
+        assert await watch.take_prompts(CHAT) == ([], 0)
+
+    async def test_a_reservation_whose_poster_died_lapses(
+        self, watch: RaidWatch, start: float, elapse: Elapse
+    ) -> None:
+        assert await watch.prompt_reserve(CHAT, 1, 0.2)
+        assert await watch.take_prompts(CHAT) == ([], 1)
+        await elapse(0.4)
+        assert await watch.take_prompts(CHAT) == ([], 0)
 
     async def test_every_prompt_is_either_taken_or_refused_around_the_start(
         self, make_watch: MakeWatch, start: float
     ) -> None:
         instances = [make_watch() for _ in range(6)]
         calls: list[Awaitable[object]] = [
-            instances[p % 6].prompt_shown(CHAT, p, 60) for p in range(1, 41)
+            instances[p % 6].prompt_shown(CHAT, p, 100 + p, 60) for p in range(1, 41)
         ]
         calls.insert(20, gate(instances[0], 1, start))  # the raid starts midway
         results = await asyncio.gather(*calls)
         del results[20]
-        taken = await instances[1].take_prompts(CHAT)
-        registered = [p for p, ok in zip(range(1, 41), results, strict=True) if ok]
+        taken, pending = await instances[1].take_prompts(CHAT)
+        registered = [(p, 100 + p) for p, ok in zip(range(1, 41), results, strict=True) if ok]
         # A prompt registered after take_prompts would be left on screen: none may be.
-        assert not await instances[2].prompt_shown(CHAT, 99, 60)
+        assert not await instances[2].prompt_shown(CHAT, 99, 199, 60)
         assert sorted(taken) == registered
+        assert pending == 0
 
     # ------------------------------------------------------------------ the notice
 
@@ -354,9 +380,9 @@ class RedisRaidWatchChecks(RaidWatchContract):
         await gate(watch, 1, start, threshold=2)
         seen = f"{namespace}raid:seen:{CHAT}"
         assert 2 * WINDOW * 1000 - 1000 <= await client.pttl(seen) <= 2 * WINDOW * 1000
-        await watch.prompt_shown(CHAT, 11, 60)
+        await watch.prompt_shown(CHAT, 1, 11, 60)
         assert 59_000 <= await client.pttl(f"{namespace}raid:prompts:{CHAT}") <= 60_000
-        await watch.prompt_shown(CHAT, 12, 10)  # a shorter ttl keeps the longer expiry
+        await watch.prompt_shown(CHAT, 2, 12, 10)  # a shorter ttl keeps the longer expiry
         assert 59_000 <= await client.pttl(f"{namespace}raid:prompts:{CHAT}") <= 60_000
         await gate(watch, 2, start, threshold=2)
         await watch.notice_posted(CHAT, NOTICE, 2)

@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -56,7 +56,11 @@ class StubRunner:
     def done_kinds(self) -> list[ActionKind]:
         return [a.kind for a in self.done]
 
-    async def run(self, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:
+    async def run(
+        self,
+        entries: Sequence[OutboxEntry],
+        on_done: Callable[[list[OutboxEntry]], Awaitable[None]] | None = None,
+    ) -> list[OutboxEntry]:
         actions = [e.action for e in entries]
         self.batches.append(actions)
         kinds = {a.kind for a in actions}
@@ -74,7 +78,10 @@ class StubRunner:
             follow = self.then.get(action.kind)
             if follow is not None:
                 await self._outbox.record(follow())
-        return list(entries) if self.settle else []
+        done = list(entries) if self.settle else []
+        if done and on_done is not None:
+            await on_done(done)
+        return done
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:  # noqa: ASYNC109

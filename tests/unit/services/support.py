@@ -22,6 +22,7 @@ from gmbot.domain.models import (
 )
 from gmbot.domain.telegram import MemberStatus
 from gmbot.metrics import Metrics
+from gmbot.services.action_runner import ActionRunner
 from gmbot.services.admin_check import AdminCheck
 from gmbot.services.chat_events import ChatEventsService
 from gmbot.services.directory import GroupDirectory
@@ -86,6 +87,7 @@ class Env:
     raids: InMemoryRaidWatch
     prompting: PromptService
     workers: OutboxWorkers
+    runner: ActionRunner
     settings: Settings
     operators: set[int] = field(default_factory=set)
 
@@ -250,6 +252,7 @@ def build_env(*, fail_open: bool = True, latency: float = 0.0) -> Env:
         raids=fakes.raid_watch(),
         prompting=services.prompting(),
         workers=container.delivery.workers(),
+        runner=services.runner(),
         settings=settings,
         operators=operators,
     )

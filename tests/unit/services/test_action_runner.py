@@ -3,11 +3,13 @@ in batches, at its priority, and settled only once Telegram did it or refused it
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import Sequence
 
 from structlog.testing import capture_logs
 
-from gmbot.domain.actions import ActionKind
+from gmbot.domain.actions import ActionKind, OutboxEntry
 from gmbot.domain.telegram import BadRequest, MemberStatus, TelegramUnavailable
 from gmbot.services import gate_plan as plan
 from gmbot.services.action_runner import BATCH, MAX_DELIVERIES
@@ -270,3 +272,38 @@ async def test_an_unexpected_error_is_retried_then_given_up(env: Env) -> None:
     assert env.outbox.entries() == []
     await env.retry_due()
     assert env.telegram.count("restrict") == MAX_DELIVERIES
+
+
+async def test_each_chats_deletions_are_settled_as_soon_as_they_are_done(env: Env) -> None:
+    """A slow chat's batch does not keep a fast chat's finished batch unsettled: an
+    instance dying meanwhile would have it deleted a second time."""
+    env.telegram.supergroup(OTHER_CHAT, "Other")
+    await env.protect()
+    await env.protect(OTHER_CHAT)
+    fast, slow = message(env), message(env, chat_id=OTHER_CHAT)
+    await env.outbox.record(
+        [plan.delete(CHAT, fast.message_id), plan.delete(OTHER_CHAT, slow.message_id)]
+    )
+    release = asyncio.Event()
+    real = env.telegram.delete_messages
+
+    async def delete_messages(chat_id: int, message_ids: Sequence[int]) -> None:
+        if chat_id == OTHER_CHAT:
+            await release.wait()
+        await real(chat_id, message_ids)
+
+    env.telegram.delete_messages = delete_messages  # type: ignore[method-assign]
+    settled: list[list[str]] = []
+
+    async def on_done(entries: list[OutboxEntry]) -> None:
+        settled.append([e.action.key for e in entries])
+
+    runner = asyncio.create_task(env.runner.run(await env.outbox.take("w", 10), on_done=on_done))
+    for _ in range(100):
+        if settled:
+            break
+        await asyncio.sleep(0.001)
+    assert settled == [[f"del:{CHAT}:{fast.message_id}"]]  # while the other chat waits
+    release.set()
+    await runner
+    assert settled[1] == [f"del:{OTHER_CHAT}:{slow.message_id}"]
