@@ -17,8 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
-
 from bot_api_emulator import Delivery, RequestRecord
 from gmbot.telegram.flood import WRITE_METHODS
 from tests.scale.crash import kill_the_busiest_during_a_hold, story
