@@ -3,8 +3,9 @@
 Lanes are apart so that prompts waiting for a group's message budget never hold back
 deletions. The deletion lane works in rounds: while one round's deleteMessages calls
 are out it takes no more, so under load the next round is larger and deletions go out
-as fewer, fuller calls; a calm lane gathers for a fraction of a second before a round,
-for the same reason. The other lanes keep up to `concurrency` entries in flight and
+as fewer, fuller calls; while rounds follow each other the lane also gathers for a
+fraction of a second before a round, for the same reason (a calm group's one deletion
+goes at once). The other lanes keep up to `concurrency` entries in flight and
 take a new one as soon as one is done, so one slow look-up or prompt never holds up
 the ones behind it.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -97,14 +99,20 @@ class OutboxWorkers:
             await self._continuous(lane)
 
     async def _rounds(self, lane: Lane) -> None:
+        loop = asyncio.get_running_loop()
+        last_round = -math.inf
         while not self._stopping.is_set():
             try:
                 entries = await self._take(lane, lane.batch, self._block_ms)
-                if entries and lane.gather and len(entries) < lane.batch:
+                # Gather only while rounds follow each other (a raid): in a calm group
+                # the one message to remove goes at once.
+                busy = loop.time() - last_round < 2 * lane.gather
+                if entries and busy and len(entries) < lane.batch:
                     await self._pause(lane.gather)
                     entries += await self._take(lane, lane.batch - len(entries), 0)
                 if entries:
                     await self._carry_out(entries)
+                    last_round = loop.time()
             except asyncio.CancelledError:
                 raise
             except Exception:  # Redis unreachable, say: the lane must outlive it

@@ -185,16 +185,20 @@ async def test_a_slow_prompt_does_not_hold_back_deletions(
         await until(lambda: ActionKind.PROMPT in runner.done_kinds())
 
 
-@pytest.mark.parametrize(("gather", "batches"), [(0.1, [2]), (0.0, [1, 1])])
-async def test_the_delete_lane_gathers_after_a_small_first_batch(
+@pytest.mark.parametrize(("gather", "batches"), [(0.1, [1, 2]), (0.0, [1, 1, 1])])
+async def test_the_delete_lane_gathers_while_rounds_follow_each_other(
     outbox: InMemoryOutbox, runner: StubRunner, gather: float, batches: list[int]
 ) -> None:
     lane = Lane("delete", (Priority.DELETE,), batch=500, gather=gather, rounds=True)
     async with Running(outbox, runner, lanes=(lane,)):
+        # A calm group's one deletion goes at once, without gathering.
+        await outbox.record([act(ActionKind.DELETE)])
+        await until(lambda: len(runner.done) == 1)
+        # Right after a round, deletions arriving 20 ms apart are gathered into one.
         await outbox.record([act(ActionKind.DELETE)])
         await asyncio.sleep(0.02)
         await outbox.record([act(ActionKind.DELETE)])
-        await until(lambda: len(runner.done) == 2)
+        await until(lambda: len(runner.done) == 3)
     assert [len(b) for b in runner.batches] == batches
 
 
