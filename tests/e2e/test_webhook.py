@@ -91,10 +91,37 @@ async def test_previous_secret_is_accepted_during_rotation(served) -> None:  # t
 
 
 async def test_malformed_bodies_get_400(served) -> None:  # type: ignore[no-untyped-def]
-    _h, client = served
+    h, client = served
     assert (await post(client, b"{not json"))[0] == 400
     assert (await post(client, [1, 2]))[0] == 400
     assert (await post(client, {"update_id": "x"}))[0] == 400
+    # Nested far deeper than any update: the parser's recursion limit is no 500.
+    deep = b'{"update_id": 1, "message": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert (await post(client, deep))[0] == 400
+    # A plain message whose unread fields have the wrong types is no update either: the
+    # fast path leaves it to full validation, which refuses it.
+    for wrong in ({"date": "yesterday"}, {"entities": "bold"}, {"reply_to_message": 7}):
+        body = update(h, STRANGER, "spam", 50)
+        body["message"].update(wrong)
+        assert (await post(client, body))[0] == 400, wrong
+    assert h.session.calls == []
+
+
+async def test_unknown_update_types_are_acknowledged_and_counted(served) -> None:  # type: ignore[no-untyped-def]
+    h, client = served
+    # Telegram adds update types; this aiogram knows none of these: 200, never redelivered.
+    for body in (
+        {"update_id": 60, "a_future_update": {"id": 1}},
+        {"update_id": 61},
+    ):
+        status, answer = await post(client, body)
+        assert (status, answer) == (200, {"ok": True, "ignored": True})
+    registry = h.runtime.services.metrics.registry
+    counted = registry.get_sample_value(
+        "bot_updates_total", {"instance_id": "test-1", "type": "unknown", "outcome": "ignored"}
+    )
+    assert counted == 2
+    assert h.session.calls == []
 
 
 async def test_long_retry_after_answers_503_with_retry_after(served) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ still go through aiogram's routers.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -21,6 +22,7 @@ from redis.exceptions import RedisError
 from gmbot.cache.gate_claims import RedisGateClaims
 from gmbot.cache.update_claims import ClaimState
 from gmbot.delivery.guard import Admission, Ticket, UpdateGuard
+from gmbot.delivery.update_shapes import CHAT_FIELDS, MESSAGE_FIELDS, USER_FIELDS
 from gmbot.domain.ports import CacheUnavailable, GateLookup
 from gmbot.domain.telegram import USER_CONTENT_TYPES, ChatType
 from gmbot.metrics import Metrics
@@ -51,7 +53,13 @@ def plain_group_message(data: dict[str, Any]) -> tuple[int, str, IncomingMessage
     if type(msg) is not dict:
         return None
     chat, user = msg.get("chat"), msg.get("from")
-    if type(chat) is not dict or type(user) is not dict:
+    if type(chat) is not dict or type(user) is not dict or type(msg.get("date")) is not int:
+        return None
+    # Every field as Telegram sends it, read here or not: anything else is for aiogram's
+    # full validation to judge (a 4xx when it is no valid update, never acted on here).
+    if not (
+        _shaped(msg, MESSAGE_FIELDS) and _shaped(chat, CHAT_FIELDS) and _shaped(user, USER_FIELDS)
+    ):
         return None
     chat_type = _GROUP_TYPES.get(chat.get("type"))  # type: ignore[arg-type]
     if chat_type is None or "sender_chat" in msg or "migrate_to_chat_id" in msg:
@@ -93,6 +101,11 @@ def plain_group_message(data: dict[str, Any]) -> tuple[int, str, IncomingMessage
             edited=kind == "edited_message",
         ),
     )
+
+
+def _shaped(obj: dict[str, Any], fields: Mapping[str, type]) -> bool:
+    get = fields.get
+    return all(get(key) is type(value) for key, value in obj.items())
 
 
 class FastPathUnavailable(Exception):

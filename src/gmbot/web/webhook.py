@@ -93,9 +93,16 @@ class WebhookHandler:
                 if response is not None:
                     return response
             update = Update.model_validate(data, context={"bot": self._bot})
-        except (ValueError, ValidationError) as exc:
+        except (ValueError, ValidationError, RecursionError) as exc:
+            # RecursionError: a body nested deeper than any update (json or pydantic).
             log.warning("webhook_malformed", error=str(exc)[:200])
             return web.json_response({"ok": False, "error": "malformed update"}, status=400)
+        if _event_type(update) is None:
+            # A valid update of a type this aiogram does not know (Telegram adds them), or
+            # one with no payload: acknowledged and counted, never retried.
+            self._metrics.count_update("unknown", "ignored")
+            log.info("update_type_unknown", update_id=update.update_id)
+            return web.json_response({"ok": True, "ignored": True})
         return await self.handle(update)
 
     async def _fast_path(
@@ -163,6 +170,13 @@ class WebhookHandler:
 
     async def _feed(self, update: Update) -> object:
         return await self._dp.feed_update(self._bot, update)
+
+
+def _event_type(update: Update) -> str | None:
+    try:
+        return update.event_type
+    except Exception:  # aiogram's UpdateTypeLookupError: no event it knows
+        return None
 
 
 def _chat_id(update: Update) -> int | None:

@@ -68,4 +68,15 @@ DECLINED = {
     "name not a string": update(**{"from": {"id": 1, "is_bot": False, "first_name": 5}}),
     "extra top-level field": {**update(), "edited_message": update()["message"]},
     "thread id not a number": update(message_thread_id="x", is_topic_message=True),
+    # Fields the fast path does not read are still checked against the Bot API's types.
+    "no date": update(date=None),
+    "date not a number": update(date="1"),
+    "entities not a list": update(entities="bold"),
+    "reply not an object": update(reply_to_message=7),
+    "flag not a boolean": update(is_automatic_forward="yes"),
+    "a field this Bot API version does not have": update(future_field=1),
+    "chat title not a string": update(chat={"id": -1001, "type": "supergroup", "title": 5}),
+    "username not a string": update(
+        **{"from": {"id": 1, "is_bot": False, "first_name": "A", "username": 7}}
+    ),
 }
