@@ -9,6 +9,8 @@ from typing import Any
 import fakeredis
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
@@ -79,6 +81,11 @@ def create_redis(
         socket_connect_timeout=connect_timeout,
         socket_keepalive=True,
         health_check_interval=health_check_interval,
+        # A pooled connection the server closed (it restarted, or dropped idle clients)
+        # fails on its next command: redis-py reconnects and sends it once more. Only
+        # for connection errors: a timed-out command may have run, and is not resent.
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        retry_on_error=[RedisConnectionError],
         client_name=client_name(namespace_hint),
         decode_responses=False,
     )

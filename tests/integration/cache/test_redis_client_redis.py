@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gmbot.cache import (
     RedisGateCache,
@@ -110,3 +111,32 @@ async def test_instances_see_each_others_writes(
 
 async def test_health_ping(redis: Redis) -> None:
     await RedisHealth(redis).ping()
+
+
+async def test_a_connection_the_server_closed_is_retried_once(redis: Redis, redis_url: str) -> None:
+    """After Redis restarts (or drops idle clients), each pooled connection fails once on
+    its next command: redis-py reconnects and resends it, so no caller sees the error."""
+    client, _ = create_redis(redis_url, max_connections=3, namespace_hint="retry-test")
+    try:
+        assert await client.ping()
+        name = client_name("retry-test")
+        # What a restart does to every pooled connection: the server closes it.
+        for info in await redis.client_list():
+            if info.get("name") == name:
+                await redis.client_kill_filter(_id=info["id"])
+        assert await client.set("retry-test:key", "1", ex=10)
+        assert await client.get("retry-test:key") == b"1"
+    finally:
+        await redis.delete("retry-test:key")
+        await client.aclose()
+
+
+async def test_a_timed_out_command_is_not_resent(redis_url: str) -> None:
+    client, _ = create_redis(redis_url, max_connections=1)
+    try:
+        connection = client.connection_pool.make_connection()
+        assert connection.retry.get_retries() == 1
+        assert connection.retry._supported_errors == (RedisConnectionError,)
+        assert not connection.retry_on_timeout
+    finally:
+        await client.aclose()
