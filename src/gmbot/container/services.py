@@ -124,6 +124,7 @@ class ServiceLayer(containers.DeclarativeContainer):
         checker,
         gateways.membership_cache,
         muter,
+        gateways.outbox,
         gateways.throttle,
         metrics,
         recheck_interval=settings.provided.recheck_interval,

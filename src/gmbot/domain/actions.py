@@ -28,6 +28,7 @@ class Priority(IntEnum):
 class ActionKind(StrEnum):
     DELETE = "delete"  # remove a member's message (batched per chat: deleteMessages)
     MUTE = "mute"  # restrict the sender until verified
+    UNMUTE = "unmute"  # lift GMBot's mute: Telegram confirmed the membership
     CHECK = "check"  # membership unknown: look it up, then decide like the gate
     PROMPT = "prompt"  # the per-member prompt (or, in a raid, the shared notice)
     NOTICE = "notice"  # refresh or remove a group's shared raid notice
@@ -37,6 +38,7 @@ class ActionKind(StrEnum):
 PRIORITY: Mapping[ActionKind, Priority] = {
     ActionKind.DELETE: Priority.DELETE,
     ActionKind.MUTE: Priority.MUTE,
+    ActionKind.UNMUTE: Priority.MUTE,
     ActionKind.CHECK: Priority.CHECK,
     ActionKind.PROMPT: Priority.PROMPT,
     ActionKind.NOTICE: Priority.PROMPT,

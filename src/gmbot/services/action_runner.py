@@ -128,6 +128,15 @@ class ActionRunner:
                     await self._gate.rights_lost(group, [RESTRICT_RIGHT])
                     raise NotEnoughRights("the bot may not restrict members", "restrictChatMember")
 
+        elif kind is ActionKind.UNMUTE:
+            unmuted = action.int_field("user")
+            assert unmuted is not None
+
+            async def work() -> None:
+                with acting_as(Priority.MUTE):
+                    # False: lifted meanwhile (the button, an admin): nothing left to do.
+                    await self._muter.lift(action.chat_id, unmuted, action.fields["reason"])
+
         elif kind is ActionKind.CHECK:
 
             async def work() -> None:

@@ -53,6 +53,16 @@ def mute(
     return Action(ActionKind.MUTE, msg.chat_id, key, fields)
 
 
+def unmute(chat_id: int, user_id: int, muted_at: float, reason: str) -> Action:
+    """Lift the mute GMBot applied at `muted_at` (a later mute needs its own unmute)."""
+    return Action(
+        ActionKind.UNMUTE,
+        chat_id,
+        f"unmute:{chat_id}:{user_id}:{int(muted_at)}",
+        {"user": str(user_id), "reason": reason},
+    )
+
+
 def check(msg: IncomingMessage) -> Action:
     """The sender's membership (and, if the admin list is unknown, rank) to look up."""
     return Action(

@@ -8,9 +8,10 @@ from enum import StrEnum
 import structlog
 
 from gmbot.domain.models import AuditEntry, AuditKind, LinkedChannel
-from gmbot.domain.ports import MembershipCache, Throttle, UnitOfWorkFactory
-from gmbot.domain.telegram import TelegramError
+from gmbot.domain.ports import MembershipCache, Outbox, Throttle, UnitOfWorkFactory
+from gmbot.domain.telegram import TelegramError, TelegramUnavailable
 from gmbot.metrics import Metrics
+from gmbot.services import gate_plan as plan
 from gmbot.services import texts
 from gmbot.services.directory import GroupDirectory
 from gmbot.services.membership import MembershipChecker
@@ -41,6 +42,7 @@ class VerificationService:
         checker: MembershipChecker,
         cache: MembershipCache,
         muter: MuteService,
+        outbox: Outbox,
         throttle: Throttle,
         metrics: Metrics,
         *,
@@ -51,6 +53,7 @@ class VerificationService:
         self._checker = checker
         self._cache = cache
         self._muter = muter
+        self._outbox = outbox
         self._throttle = throttle
         self._metrics = metrics
         self._recheck = recheck_interval
@@ -109,7 +112,8 @@ class VerificationService:
         await self._cache.drop(user_id, channel_id)
         await self._cache.put(user_id, channel_id, True)
         async with self._uow() as uow:
-            muted_in = {r.chat_id for r in await uow.restrictions.for_user(user_id)}
+            mutes = {r.chat_id: r for r in await uow.restrictions.for_user(user_id)}
+        muted_in = set(mutes)
         if not muted_in:
             return []
         unmuted = []
@@ -120,9 +124,15 @@ class VerificationService:
             ids = [c.channel_id for c in group.channels]
             membership = await self._checker.check(user_id, ids)
             if membership.complete:
+                how = f"joined {channel_id}"
                 try:
-                    await self._verified(chat_id, user_id, f"joined {channel_id}")
+                    await self._verified(chat_id, user_id, how)
                     unmuted.append(chat_id)
+                except TelegramUnavailable as err:
+                    # Telegram could not be reached: the workers lift it once it can.
+                    log.warning("auto_unmute_deferred", chat_id=chat_id, error=err.description)
+                    muted_at = mutes[chat_id].created_at.timestamp()
+                    await self._outbox.record([plan.unmute(chat_id, user_id, muted_at, how)])
                 except TelegramError as err:
                     log.warning("auto_unmute_failed", chat_id=chat_id, error=err.description)
         return unmuted

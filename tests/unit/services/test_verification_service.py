@@ -330,3 +330,26 @@ async def test_unprotect_all_lifts_every_mute_gmbot_holds(env: Env) -> None:
     assert not env.telegram.is_muted(CHAT, USER)
     assert not env.telegram.is_muted(CHAT, USER2)
     assert await env.restriction(CHAT, USER) is None
+
+
+async def test_an_unmute_telegram_could_not_take_is_carried_out_by_the_workers(
+    env: Env,
+) -> None:
+    await env.protect()
+    await muted_by_gate(env)
+    join(env, USER, CH_A)
+    env.telegram.fail("restrict", TelegramUnavailable("Bad Gateway", "restrictChatMember"))
+
+    # The member joined; Telegram failed the unmute once: it is not dropped.
+    assert await env.verification.channel_joined(CH_A, USER) == []
+    assert env.telegram.is_muted(CHAT, USER)
+    assert await env.drain() == 1
+    assert not env.telegram.is_muted(CHAT, USER)
+    assert await env.restriction(CHAT, USER) is None
+    assert AuditKind.UNMUTE in await env.audit_kinds()
+
+    # Replayed or redelivered, the unmute is not carried out twice.
+    restricts = env.telegram.count("restrict")
+    await env.verification.channel_joined(CH_A, USER)
+    await env.drain()
+    assert env.telegram.count("restrict") == restricts
