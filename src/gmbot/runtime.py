@@ -31,7 +31,6 @@ from gmbot.delivery.poison import PoisonMessages
 from gmbot.delivery.polling import GuardMiddleware
 from gmbot.delivery.webhook_setup import WebhookRegistrar
 from gmbot.metrics import Metrics
-from gmbot.services.janitor import PromptJanitor
 from gmbot.web.probes import Probes
 from gmbot.web.webhook import WebhookHandler
 
@@ -62,7 +61,7 @@ class Runtime:
     # None sends every update through the dispatcher (the end-to-end tests compare both).
     fast_path: FastPath | None
     probes: Probes
-    janitor: PromptJanitor
+    prompt_sweep: Periodic
     poison_messages: PoisonMessages
     workers: OutboxWorkers
     raid_sweep: Periodic
@@ -99,7 +98,7 @@ class Runtime:
         return app, self.probes
 
     async def stop(self) -> None:
-        self.janitor.stop()
+        self.prompt_sweep.stop()
         self.workers.stop()
         self.raid_sweep.stop()
         if self.tasks:
@@ -133,7 +132,7 @@ async def _start(settings: Settings, container: Application) -> Runtime:
 
         await upgrade(engine)
     services: Services = await resolve(container.services.bundle)  # getMe happens here
-    janitor: PromptJanitor = await resolve(container.services.janitor)
+    prompt_sweep: Periodic = await resolve(delivery.prompt_sweep)
     workers: OutboxWorkers = await resolve(delivery.workers)
     raid_sweep: Periodic = await resolve(delivery.raid_sweep)
     redis: Redis = await resolve(gateways.redis)
@@ -147,11 +146,11 @@ async def _start(settings: Settings, container: Application) -> Runtime:
         guard=await resolve(delivery.guard),
         fast_path=await resolve(delivery.fast_path),
         probes=await resolve(delivery.probes),
-        janitor=janitor,
+        prompt_sweep=prompt_sweep,
         poison_messages=await resolve(delivery.poison_messages),
         workers=workers,
         raid_sweep=raid_sweep,
-        tasks=[asyncio.create_task(janitor.run(), name="prompt-janitor")],
+        tasks=[asyncio.create_task(prompt_sweep.run(), name="prompt-janitor")],
     )
     if settings.outbox_workers:
         runtime.tasks += [

@@ -368,3 +368,13 @@ async def test_prompts_on_their_way_when_a_raid_starts_never_make_three(
     assert len(notices(h)) == 1
     assert prompts_on_screen(h) == []
     assert screen.most <= 2
+
+
+async def test_status_shows_a_raid_going_on(protected: Harness) -> None:
+    h = protected
+    await h.say(GROUP, ADMIN, "/status")
+    assert "Raid mode is on" not in h.last_bot_text(GROUP)
+    await burst(h, [h.message_payload(GROUP, r, "spam") for r in RAIDERS[:4]])
+    assert len(notices(h)) == 1
+    await h.say(GROUP, ADMIN, "/status")
+    assert "Raid mode is on: 4 members gated so far" in h.last_bot_text(GROUP)

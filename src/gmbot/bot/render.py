@@ -154,6 +154,11 @@ def status(report: StatusReport) -> str:
     )
     if report.exempt:
         lines.append("Exempt users: " + ", ".join(f"<code>{u}</code>" for u in report.exempt))
+    if report.raid_gated is not None:
+        lines.append(
+            f"🛡 Raid mode is on: {report.raid_gated} members gated so far; one shared notice "
+            "replaces the per-member prompts until it is calm."
+        )
     return "\n".join(lines)
 
 

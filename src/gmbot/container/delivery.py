@@ -102,6 +102,9 @@ class Delivery(containers.DeclarativeContainer):
         lanes=providers.Callable(lanes_for, settings),
         heartbeat=providers.Callable(lambda s: s.outbox_claim_after / 3, settings),
     )
+    prompt_sweep = providers.Singleton(
+        Periodic, "prompt-janitor", services.janitor.provided.sweep, interval=1.0
+    )
     raid_sweep = providers.Singleton(
         Periodic, "raid-sweep", services.prompting.provided.sweep, interval=1.0
     )

@@ -116,6 +116,7 @@ class ServiceLayer(containers.DeclarativeContainer):
         protection,
         bot_id.provider,
         gateways.clock,
+        gateways.raid_watch,
     )
     verification = providers.Singleton(
         VerificationService,

@@ -15,7 +15,7 @@ from gmbot.domain.models import (
     ProtectedGroup,
     RaidMode,
 )
-from gmbot.domain.ports import TelegramGateway, UnitOfWorkFactory
+from gmbot.domain.ports import RaidWatch, TelegramGateway, UnitOfWorkFactory
 from gmbot.domain.telegram import ChatInfo, MemberListInaccessible, TelegramError
 from gmbot.services.directory import GroupDirectory
 from gmbot.services.events import Actor
@@ -34,6 +34,7 @@ class StatusReport:
     rights: GroupProblem
     channels: tuple[ChannelHealth, ...] = ()
     exempt: tuple[int, ...] = ()
+    raid_gated: int | None = None  # members gated since the raid going on began, if one is
 
 
 class SettingsError(ValueError):
@@ -49,7 +50,9 @@ class GroupAdminService:
         protection: ProtectionService,
         bot_id: Callable[[], int],
         clock: Callable[[], datetime],
+        raids: RaidWatch,
     ) -> None:
+        self._raids = raids
         self._uow = uow
         self._telegram = telegram
         self._directory = directory
@@ -96,7 +99,10 @@ class GroupAdminService:
                 await uow.groups.set_missing_rights(chat.id, missing)
                 await uow.commit()
         await self._directory.invalidate(chat.id)
-        return StatusReport(group, rights, tuple(health), exempt)
+        raid = await self._raids.active(chat.id)
+        return StatusReport(
+            group, rights, tuple(health), exempt, raid.gated if raid is not None else None
+        )
 
     async def _refresh_name(self, channel: LinkedChannel) -> str:
         """Channels are linked by id; a renamed one keeps working, and its new
