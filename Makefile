@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lock run test test-integration test-scale lint format migrate check demo emulator bench bench-raid clean
+.PHONY: install lock run test test-integration test-scale test-faults lint format migrate check demo emulator bench bench-raid clean
 
 # The locks pin every package, the build backend included, by version and hash: two machines
 # get the same environment. The package itself goes in last, editable, without dependencies
@@ -39,13 +39,16 @@ run: install ## run the bot (BOT_TOKEN in .env; SQLite and embedded Redis by def
 	$(BIN)/gmbot run
 
 test: install ## fast suite on fakes: no services, no network
-	$(BIN)/pytest -m "not postgres and not redis and not nginx and not scale" -q
+	$(BIN)/pytest -m "not postgres and not redis and not nginx and not scale and not faults" -q
 
 test-integration: install ## needs PostgreSQL and Redis on 127.0.0.1
-	$(BIN)/pytest -m "(postgres or redis) and not scale" -q
+	$(BIN)/pytest -m "(postgres or redis) and not scale and not faults" -q
 
 test-scale: install ## multi-instance suite: nginx, PostgreSQL, Redis, emulator
-	$(BIN)/pytest -m scale -q
+	$(BIN)/pytest -m "scale and not faults" -q
+
+test-faults: install ## fault injection (own Redis and PostgreSQL on free ports, nginx, emulator); report in build/
+	$(BIN)/pytest -m faults -q tests/faults
 
 lint: install
 	$(BIN)/ruff check src tests bench
