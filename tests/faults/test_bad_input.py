@@ -145,10 +145,10 @@ async def test_malformed_and_slowloris(cluster: FaultCluster) -> None:
             mine = [x for w, x in results if w == where and x.mode == mode]
             outcome = Counter(x.status or x.error or "still open when we gave up" for x in mine)
             ended = [x.ended_after for x in mine if x.ended_after is not None]
-            span = f"{min(ended):.1f}-{max(ended):.1f}s" if ended else "never"
+            span = f"after {min(ended):.1f}-{max(ended):.1f}s" if ended else "never"
             r.notes.append(
                 f"slowloris {where} {mode}: {len(mine)} connections; {dict(outcome)}; "
-                f"ended by the server after {span}"
+                f"ended by the server: {len(ended)}, {span}"
             )
             f += [
                 f"slowloris {where} {mode} answered {x.status}" for x in mine if _is_5xx(x.status)
