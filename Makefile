@@ -47,7 +47,7 @@ test-integration: install ## needs PostgreSQL and Redis on 127.0.0.1
 test-scale: install ## multi-instance suite: nginx, PostgreSQL, Redis, emulator
 	$(BIN)/pytest -m "scale and not faults" -q
 
-test-faults: install ## fault injection (own Redis and PostgreSQL on free ports, nginx, emulator); report in build/
+test-faults: install ## fault injection: own Redis and PostgreSQL (free ports), nginx, emulator; report in build/
 	$(BIN)/pytest -m faults -q tests/faults
 
 lint: install
