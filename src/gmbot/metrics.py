@@ -19,6 +19,15 @@ GaugeSource = Callable[[], dict[str, int]]
 # Label values of bot_verifications{result} and bot_cache_lookups{cache}.
 VerificationResult = Literal["member", "not_member", "unknown", "verified", "button_missing"]
 CacheName = Literal["group", "admins", "verify"]
+# Label values of bot_mutes_reconciled{outcome}: what the mute reconciler did with a record.
+ReconcileOutcome = Literal[
+    "confirmed",  # an intent Telegram had applied: now active
+    "completed",  # an intent Telegram had not applied: restricted now, active
+    "dropped",  # an intent with nothing to mute (member left, admin, group gone)
+    "released",  # an active record Telegram holds no restriction for: forgotten
+    "checked",  # an active record Telegram agrees with
+    "skipped",  # Telegram could not tell now: looked at again later
+]
 ActionOutcome = Literal["done", "refused", "retry", "given_up"]
 
 
@@ -87,6 +96,12 @@ class Metrics:
             registry=r,
         )
         self.raids = Counter("bot_raids", "Raids started and ended", [*i, "event"], registry=r)
+        self.reconciled = Counter(
+            "bot_mutes_reconciled",
+            "Mute records the reconciler compared with Telegram, by outcome",
+            [*i, "outcome"],
+            registry=r,
+        )
         self.leader = Gauge(
             "bot_leader", "1 while this instance holds the polling leader lease", i, registry=r
         )
@@ -145,6 +160,9 @@ class Metrics:
 
     def action_done(self, kind: str, outcome: ActionOutcome, count: int = 1) -> None:
         self._child(self.outbox, kind, outcome).inc(count)
+
+    def mute_reconciled(self, outcome: ReconcileOutcome) -> None:
+        self._child(self.reconciled, outcome).inc()
 
     def raid_started(self) -> None:
         self._child(self.raids, "started").inc()

@@ -15,6 +15,7 @@ from gmbot.config import Settings
 from tests.fakes.clock import FakeClock
 from tests.fakes.counting_uow import CountingUnitOfWorkFactory
 from tests.fakes.gate_cache import InMemoryGateCache
+from tests.fakes.job_lock import InMemoryJobLock
 from tests.fakes.membership_cache import InMemoryMembershipCache
 from tests.fakes.outbox import InMemoryOutbox
 from tests.fakes.prompt_store import InMemoryPromptStore
@@ -45,3 +46,4 @@ class FakeGateways(containers.DeclarativeContainer):
         InMemoryOutbox, wall_seconds, claim_after=settings.provided.outbox_claim_after
     )
     raid_watch = providers.Singleton(InMemoryRaidWatch, wall_seconds)
+    job_lock = providers.Singleton(InMemoryJobLock, wall_seconds)

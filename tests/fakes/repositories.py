@@ -26,6 +26,7 @@ from gmbot.domain.models import (
     AuditKind,
     GroupSettings,
     LinkedChannel,
+    MuteState,
     ProtectedGroup,
     Restriction,
 )
@@ -346,10 +347,50 @@ class InMemoryRestrictionRepository(RestrictionRepository):
         self._tx = tx
 
     async def add(self, restriction: Restriction) -> None:
-        until = None if restriction.until is None else _utc(restriction.until)
-        self._tx.t.restrictions[restriction.chat_id, restriction.user_id] = replace(
-            restriction, created_at=_utc(restriction.created_at), until=until
-        )
+        self._tx.t.restrictions[restriction.chat_id, restriction.user_id] = _stored(restriction)
+
+    async def intend(self, restriction: Restriction) -> Restriction:
+        table = self._tx.t.restrictions
+        key = restriction.chat_id, restriction.user_id
+        now = table.get(key)
+        new = _stored(restriction)
+        if now is None:
+            table[key] = new
+        elif now.state is MuteState.INTENT:
+            table[key] = replace(now, until=new.until, checked_at=new.checked_at)
+        return table[key]
+
+    async def discard(self, restriction: Restriction) -> bool:
+        table = self._tx.t.restrictions
+        key = restriction.chat_id, restriction.user_id
+        now = table.get(key)
+        if now is None or (now.state, now.created_at) != (
+            restriction.state,
+            _utc(restriction.created_at),
+        ):
+            return False
+        del table[key]
+        return True
+
+    async def touch(self, chat_id: int, user_id: int, checked_at: datetime) -> bool:
+        table = self._tx.t.restrictions
+        if (chat_id, user_id) not in table:
+            return False
+        table[chat_id, user_id] = replace(table[chat_id, user_id], checked_at=_utc(checked_at))
+        return True
+
+    async def intents(self, before: datetime, limit: int) -> list[Restriction]:
+        before = _utc(before)
+        due = [
+            r
+            for r in self._tx.t.restrictions.values()
+            if r.state is MuteState.INTENT and (r.checked_at is None or r.checked_at < before)
+        ]
+        return sorted(due, key=_least_checked_first)[:limit]
+
+    async def least_checked(self, limit: int) -> list[Restriction]:
+        active = [r for r in self._tx.t.restrictions.values() if r.state is MuteState.ACTIVE]
+        return sorted(active, key=_least_checked_first)[:limit]
 
     async def get(self, chat_id: int, user_id: int) -> Restriction | None:
         return self._tx.t.restrictions.get((chat_id, user_id))
@@ -368,6 +409,22 @@ class InMemoryRestrictionRepository(RestrictionRepository):
     async def count_active(self, now: datetime) -> int:
         now = _utc(now)
         return sum(1 for r in self._tx.t.restrictions.values() if r.until is None or r.until > now)
+
+
+def _stored(restriction: Restriction) -> Restriction:
+    until, checked = restriction.until, restriction.checked_at
+    return replace(
+        restriction,
+        created_at=_utc(restriction.created_at),
+        until=None if until is None else _utc(until),
+        checked_at=None if checked is None else _utc(checked),
+    )
+
+
+def _least_checked_first(r: Restriction) -> tuple[bool, datetime, int, int]:
+    # As the SQL adapter: never checked (NULL) first, then longest ago.
+    never = r.checked_at is None
+    return (not never, r.checked_at or r.created_at, r.chat_id, r.user_id)
 
 
 class InMemoryAuditRepository(AuditRepository):

@@ -21,6 +21,7 @@ class CacheKeys:
         "_attempts",
         "_exempt",
         "_group",
+        "_job",
         "_outbox",
         "_prompt",
         "_throttle",
@@ -47,6 +48,7 @@ class CacheKeys:
         self._update = f"{namespace}update:"
         self._attempts = f"{namespace}update_attempts:"
         self.leader = f"{namespace}leader:polling"
+        self._job = f"{namespace}job:"
         self.webhook_hash = f"{namespace}webhook:config"
         self.webhook_lock = f"{namespace}webhook:lock"
         self._outbox = f"{namespace}outbox:"
@@ -87,6 +89,10 @@ class CacheKeys:
     def outbox(self, priority: int) -> str:
         """Stream of the outbox entries of one priority class."""
         return f"{self._outbox}{priority}"
+
+    def job_lock(self, name: str) -> str:
+        """String: the token of the instance running job `name`'s sweep."""
+        return f"{self._job}{name}"
 
     def action(self, key: str) -> str:
         """String: "1" once an action is recorded, "done" once it is carried out."""

@@ -108,6 +108,13 @@ class Delivery(containers.DeclarativeContainer):
     raid_sweep = providers.Singleton(
         Periodic, "raid-sweep", services.prompting.provided.sweep, interval=1.0
     )
+    # Every instance ticks; the reconciler's job lock lets one of them sweep.
+    mute_reconciler = providers.Singleton(
+        Periodic,
+        "mute-reconciler",
+        services.reconciler.provided.sweep,
+        interval=settings.provided.reconcile_interval,
+    )
     probes = providers.Singleton(
         probes_for, settings, metrics, gateways.uow, gateways.redis_health, gateways.telegram
     )

@@ -13,6 +13,7 @@ from dependency_injector import containers, providers
 from gmbot.cache.gate_cache import RedisGateCache
 from gmbot.cache.gate_claims import RedisGateClaims
 from gmbot.cache.health import RedisHealth
+from gmbot.cache.job_lock import RedisJobLock
 from gmbot.cache.leader import RedisLeaderLease
 from gmbot.cache.membership_cache import RedisMembershipCache
 from gmbot.cache.outbox import RedisOutbox
@@ -103,3 +104,9 @@ class Gateways(containers.DeclarativeContainer):
         RedisRaidWatch, redis, namespace=settings.provided.redis_namespace
     )
     redis_health = providers.Singleton(RedisHealth, redis)
+    job_lock = providers.Singleton(
+        RedisJobLock,
+        redis,
+        instance_id=settings.provided.instance_id,
+        namespace=settings.provided.redis_namespace,
+    )

@@ -18,6 +18,7 @@ from gmbot.services.gate import GatePolicy, GateService
 from gmbot.services.group_admin import GroupAdminService
 from gmbot.services.janitor import PromptJanitor
 from gmbot.services.membership import MembershipChecker
+from gmbot.services.mute_reconciler import MuteReconciler
 from gmbot.services.muting import MuteService
 from gmbot.services.notifier import AdminNotifier
 from gmbot.services.private import PrivateService
@@ -68,6 +69,20 @@ class ServiceLayer(containers.DeclarativeContainer):
         gateways.outbox,
         metrics,
         gateways.clock,
+    )
+    reconciler = providers.Singleton(
+        MuteReconciler,
+        gateways.uow,
+        gateways.telegram,
+        directory,
+        muter,
+        gateways.job_lock,
+        metrics,
+        gateways.clock,
+        interval=settings.provided.reconcile_interval,
+        after=settings.provided.reconcile_after,
+        batch=settings.provided.reconcile_batch,
+        wall=gateways.wall_seconds,
     )
     gate = providers.Singleton(
         GateService,

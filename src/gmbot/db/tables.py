@@ -180,13 +180,21 @@ class ExemptRow(Base, table=True):
 
 class RestrictionRow(Base, table=True):
     __tablename__ = "restrictions"
-    # A user joining a channel lifts their mutes in every group.
-    __table_args__ = (Index(None, "user_id"),)
+    __table_args__ = (
+        CheckConstraint("state IN ('intent', 'active')", name="state"),
+        # A user joining a channel lifts their mutes in every group.
+        Index(None, "user_id"),
+        # The reconciler's sweeps: intents, and records checked longest ago.
+        Index(None, "state", "checked_at"),
+    )
 
     chat_id: int = _id(primary_key=True)
     user_id: int = _id(primary_key=True)
     created_at: datetime = _when()
     until: datetime | None = _when(nullable=True)
+    # "intent" is written before restrictChatMember, "active" once Telegram confirmed.
+    state: str = Field(sa_column=Column(String(8), nullable=False, server_default="active"))
+    checked_at: datetime | None = _when(nullable=True)
 
 
 class AuditRow(Base, table=True):

@@ -32,6 +32,9 @@ class AuditKind(StrEnum):
     POISON_UPDATE = "poison_update"
     RAID_START = "raid_start"
     RAID_END = "raid_end"
+    ACTION_REFUSED = "action_refused"  # Telegram refused an action for good (detail: why)
+    ACTION_GIVEN_UP = "action_given_up"  # still failing after every retry
+    MUTE_REPAIRED = "mute_repaired"  # the reconciler fixed a mismatch with Telegram
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,14 +97,35 @@ class ProtectedGroup:
         return next((c for c in self.channels if c.channel_id == channel_id), None)
 
 
+class MuteState(StrEnum):
+    """Where a mute of GMBot's stands. The record is written before Telegram is asked,
+    so a restriction GMBot applied always has a record saying it is GMBot's own."""
+
+    INTENT = "intent"  # recorded, restrictChatMember not confirmed (may or may not apply)
+    ACTIVE = "active"  # Telegram confirmed the restriction
+
+
 @dataclass(frozen=True, slots=True)
 class Restriction:
-    """A mute GMBot itself applied; only these are ever lifted by GMBot."""
+    """A mute GMBot itself applied (or is applying); only these are ever lifted by GMBot."""
 
     chat_id: int
     user_id: int
     created_at: datetime
     until: datetime | None = None
+    state: MuteState = MuteState.ACTIVE
+    # Last time the record was worked on: the intent written or retried, or the
+    # reconciler comparing it with Telegram. None: never (a record from before 0003).
+    checked_at: datetime | None = None
+
+    @property
+    def is_intent(self) -> bool:
+        return self.state is MuteState.INTENT
+
+    def in_force(self, now: datetime) -> bool:
+        """Telegram may hold the restriction now: an intent (it cannot be told whether
+        Telegram applied it), or a confirmed mute that has not run out."""
+        return self.is_intent or self.until is None or self.until > now
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 import structlog
 
-from gmbot.domain.models import AuditEntry, AuditKind, ProtectedGroup, Restriction
+from gmbot.domain.models import AuditEntry, AuditKind, MuteState, ProtectedGroup, Restriction
 from gmbot.domain.ports import Outbox, PromptStore, TelegramGateway, UnitOfWorkFactory
-from gmbot.domain.telegram import MUTED, NotEnoughRights, TelegramError
+from gmbot.domain.telegram import MUTED, NotEnoughRights, TelegramError, TelegramUnavailable
 from gmbot.metrics import Metrics
 from gmbot.services.gate_plan import mute_key
 
@@ -44,47 +45,114 @@ class MuteService:
         self._clock = clock
 
     async def mute(self, group: ProtectedGroup, user_id: int) -> MuteOutcome:
-        """Restrict a member who was just gated, and record that GMBot did it.
+        """Restrict a member who was just gated, GMBot's record of it written first.
 
-        Telegram is not asked first whether someone else restricted the member: they
-        have just posted, so nobody had taken that right away. The outbox's key makes
-        it one mute per member until GMBot lifts it, however many messages they sent.
+        The intent is committed before restrictChatMember is called, so however the
+        call ends (a timeout, a crash, the database gone right after) a restriction
+        GMBot applied is never taken for someone else's. Telegram is not asked first
+        whether someone else restricted the member: they have just posted, so nobody
+        had taken that right away. The outbox's key makes it one mute per member until
+        GMBot lifts it; a record already active makes it one even when the key is lost.
         """
         now = self._clock()
-        until = None
-        if group.settings.mute_seconds:
-            until = now + timedelta(seconds=max(MIN_MUTE, group.settings.mute_seconds))
+        until = self.until_for(group, now)
+        async with self._uow() as uow:
+            record = await uow.restrictions.intend(
+                Restriction(group.chat_id, user_id, now, until, MuteState.INTENT, checked_at=now)
+            )
+            await uow.commit()
+        if not record.is_intent:
+            log.info("mute_already_active", chat_id=group.chat_id, user_id=user_id)
+            return MuteOutcome.MUTED
+        # A new intent, or our own unfinished one: restricting again changes nothing.
         try:
             await self._telegram.restrict(group.chat_id, user_id, MUTED, until)
-        except NotEnoughRights as err:
+        except TelegramUnavailable:
+            raise  # it may have been applied: the intent stays, and the retry finishes it
+        except TelegramError as err:
+            # Refused for good: no mute happened, so no record of one is kept.
+            async with self._uow() as uow:
+                await uow.restrictions.discard(record)
+                await uow.commit()
+            if not isinstance(err, NotEnoughRights):
+                raise
             log.warning(
                 "mute_refused", chat_id=group.chat_id, user_id=user_id, error=err.description
             )
-            # No mute happened: once the right is back, this member's next offence
-            # must mute, so the mute's key is not kept as carried out.
+            # Once the right is back, this member's next offence must mute, so the
+            # mute's key is not kept as carried out.
             await self._forget_mutes(group.chat_id, [user_id])
             return MuteOutcome.REFUSED
-        async with self._uow() as uow:
-            await uow.restrictions.add(Restriction(group.chat_id, user_id, now, until))
-            await uow.audit.add(
-                AuditEntry(AuditKind.MUTE, group.chat_id, user_id, detail=f"until={until}")
-            )
-            await uow.commit()
+        await self.confirm(record, AuditKind.MUTE, f"until={until}")
         self._metrics.user_muted()
         log.info("user_muted", chat_id=group.chat_id, user_id=user_id)
         return MuteOutcome.MUTED
 
+    def until_for(self, group: ProtectedGroup, now: datetime) -> datetime | None:
+        """When a mute applied now ends (None: until verified)."""
+        if not group.settings.mute_seconds:
+            return None
+        return now + timedelta(seconds=max(MIN_MUTE, group.settings.mute_seconds))
+
+    async def confirm(self, record: Restriction, kind: AuditKind, detail: str) -> None:
+        """Telegram holds the restriction: the record becomes active.
+
+        Written whether or not the intent is still there: a lift that removed it
+        meanwhile may have reached Telegram before this restriction did, and a record
+        of a restriction that is gone is repaired later, an unrecorded one never.
+        """
+        active = replace(record, state=MuteState.ACTIVE, checked_at=self._clock())
+        async with self._uow() as uow:
+            await uow.restrictions.add(active)
+            await uow.audit.add(AuditEntry(kind, record.chat_id, record.user_id, detail=detail))
+            await uow.commit()
+
+    async def complete(self, group: ProtectedGroup, record: Restriction) -> None:
+        """Apply an intent Telegram does not hold (the reconciler's repair), then
+        record it active. Raises the gateway's errors; the record is left as it was."""
+        until = self.until_for(group, self._clock())
+        await self._telegram.restrict(record.chat_id, record.user_id, MUTED, until)
+        await self.confirm(
+            replace(record, until=until), AuditKind.MUTE_REPAIRED, "intent completed"
+        )
+        self._metrics.user_muted()
+        log.info("mute_completed", chat_id=record.chat_id, user_id=record.user_id)
+
+    async def drop(self, record: Restriction, detail: str) -> bool:
+        """Forget a record Telegram holds no restriction for (the reconciler's repair):
+        as released(), if the record is still the one read. Calls nothing."""
+        async with self._uow() as uow:
+            removed = await uow.restrictions.discard(record)
+            if removed:
+                await uow.audit.add(
+                    AuditEntry(
+                        AuditKind.MUTE_REPAIRED, record.chat_id, record.user_id, detail=detail
+                    )
+                )
+            await uow.commit()
+        if removed:
+            await self._forget_mutes(record.chat_id, [record.user_id])
+            log.info(
+                "mute_record_dropped",
+                chat_id=record.chat_id,
+                user_id=record.user_id,
+                state=record.state,
+                detail=detail,
+            )
+        return removed
+
     async def lift(self, chat_id: int, user_id: int, reason: str) -> bool:
         """Lift GMBot's mute, restoring the group's default permissions.
 
-        Returns False when GMBot had not muted the user (nothing is done then).
+        An intent is GMBot's own too: whether Telegram applied it cannot be told, so
+        the defaults are restored. Returns False when GMBot had not muted the user
+        (nothing is done then).
         """
         async with self._uow() as uow:
             own = await uow.restrictions.get(chat_id, user_id)
         if own is None:
             return False
-        now = self._clock()
-        if own.until is None or own.until > now:
+        if own.in_force(self._clock()):
             chat = await self._telegram.get_chat(chat_id)
             # Restoring the defaults (not granting everything) keeps what the group allows.
             await self._telegram.restrict(chat_id, user_id, chat.permissions or {}, None)
@@ -124,7 +192,7 @@ class MuteService:
         lifted = 0
         for r in own:
             try:
-                if r.until is None or r.until > now:
+                if r.in_force(now):
                     await self._telegram.restrict(chat_id, r.user_id, chat.permissions or {}, None)
             except TelegramError as err:
                 log.warning(
