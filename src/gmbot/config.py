@@ -43,6 +43,7 @@ class Settings(BaseSettings):
 
     bot_token: SecretStr = SecretStr("")
     telegram_api_url: str = OFFICIAL_API_URL
+    telegram_timeout: float = Field(default=10.0, gt=0)  # seconds one Bot API call may take
     database_url: str = "sqlite+aiosqlite:///./gmbot.db"
     redis_url: str | None = None
     environment: Environment = Environment.DEVELOPMENT
@@ -79,6 +80,19 @@ class Settings(BaseSettings):
     outbox_claim_after: float = Field(default=3.0, gt=0)  # a silent consumer's entries move
     outbox_key_ttl: int = Field(default=86400, ge=60)  # how long an action key is remembered
     delete_gather: float = Field(default=0.1, ge=0, le=2)  # seconds to gather deletions
+    # A transient failure (5xx, timeout, 429) puts the action back after a backoff that
+    # doubles from OUTBOX_RETRY_BASE up to OUTBOX_RETRY_CAP seconds, any instance retrying.
+    outbox_retry_base: float = Field(default=0.5, gt=0)
+    outbox_retry_cap: float = Field(default=60.0, gt=0)
+    outbox_max_attempts: int = Field(default=60, ge=1)  # then given up on, audited, counted
+    # GMBot's mutes against Telegram: intents left unconfirmed, records without a restriction.
+    reconcile_interval: float = Field(default=30.0, gt=0)  # seconds between sweeps (one fleet-wide)
+    reconcile_after: float = Field(default=60.0, gt=0)  # an intent older than this is repaired
+    reconcile_batch: int = Field(default=50, ge=1)  # records looked at per sweep
+    # Dependencies: after a Redis or database failure, updates are answered 503 until a
+    # readiness check passes again (asked at most every DEPENDENCY_RECHECK seconds).
+    dependency_recheck: float = Field(default=1.0, gt=0)
+    body_timeout: float = Field(default=10.0, gt=0)  # seconds to read a webhook body (slow senders)
     # Raid mode (per group: /settings raid auto|on|off and the auto threshold).
     raid_window: float = Field(default=60.0, gt=0)  # threshold counts members gated in it
     raid_calm: float = Field(default=60.0, gt=0)  # a raid ends after this long with nobody gated

@@ -28,7 +28,7 @@ ReconcileOutcome = Literal[
     "checked",  # an active record Telegram agrees with
     "skipped",  # Telegram could not tell now: looked at again later
 ]
-ActionOutcome = Literal["done", "refused", "retry", "given_up"]
+ActionOutcome = Literal["done", "refused", "retry", "given_up", "fenced"]
 
 
 class Metrics:
@@ -91,8 +91,14 @@ class Metrics:
         self.actions = Counter("bot_gate_actions", "Gate actions taken", [*i, "action"], registry=r)
         self.outbox = Counter(
             "bot_outbox_actions",
-            "Outbox actions carried out, by kind and outcome (done, refused, retry, given_up)",
+            "Outbox actions by kind and outcome (done, refused, retry, given_up, fenced)",
             [*i, "kind", "outcome"],
+            registry=r,
+        )
+        self.refusals = Counter(
+            "bot_action_refusals",
+            "Actions Telegram refused for good, by kind and reason",
+            [*i, "kind", "reason"],
             registry=r,
         )
         self.raids = Counter("bot_raids", "Raids started and ended", [*i, "event"], registry=r)
@@ -107,6 +113,18 @@ class Metrics:
         )
         self.webhook_inflight = Gauge(
             "bot_webhook_requests_in_flight", "Webhook requests being handled", i, registry=r
+        )
+        self.dependency_degraded = Gauge(
+            "bot_dependency_degraded",
+            "1 while updates are refused until Redis and the database pass readiness",
+            i,
+            registry=r,
+        )
+        self.dependency_refusals = Counter(
+            "bot_dependency_refusals",
+            "Updates answered 503 because a dependency was unreachable, by dependency",
+            [*i, "dependency"],
+            registry=r,
         )
         self._sources: dict[str, tuple[str, GaugeSource]] = {}
         # labels() takes a lock and builds a key on every call: hot paths reuse children.
@@ -161,8 +179,14 @@ class Metrics:
     def action_done(self, kind: str, outcome: ActionOutcome, count: int = 1) -> None:
         self._child(self.outbox, kind, outcome).inc(count)
 
+    def action_refused(self, kind: str, reason: str, count: int = 1) -> None:
+        self._child(self.refusals, kind, reason).inc(count)
+
     def mute_reconciled(self, outcome: ReconcileOutcome) -> None:
         self._child(self.reconciled, outcome).inc()
+
+    def dependency_refused(self, dependency: str) -> None:
+        self._child(self.dependency_refusals, dependency).inc()
 
     def raid_started(self) -> None:
         self._child(self.raids, "started").inc()

@@ -14,6 +14,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from gmbot.domain.actions import Action, OutboxEntry, Priority
+from gmbot.domain.fencing import CURRENT_FENCE, LeaseLost
 from gmbot.domain.ports import CacheUnavailable, Outbox
 from tests.fakes.clock import Expiring, FakeClock
 
@@ -25,7 +26,8 @@ class _Stored:
     action: Action
     consumer: str | None = None  # None: never handed out
     taken_at: float = 0.0
-    deliveries: int = 0
+    deliveries: int = 0  # hand-outs of this entry (the fence's claim)
+    earlier: int = 0  # attempts of the entries it was postponed from
 
 
 class InMemoryOutbox(Outbox):
@@ -43,6 +45,7 @@ class InMemoryOutbox(Outbox):
         self._max_block = max_block
         self._streams: list[dict[str, _Stored]] = [{} for _ in Priority]  # in stream order
         self._keys: dict[str, Expiring] = {}
+        self._later: list[tuple[float, int, _Stored]] = []  # postponed: due, priority, entry
         self._ids = itertools.count(1)
         self._arrival = asyncio.Event()
         self.available = True  # False: every call raises CacheUnavailable
@@ -62,6 +65,9 @@ class InMemoryOutbox(Outbox):
 
     async def record(self, actions: Sequence[Action]) -> int:
         self._check()
+        fence = CURRENT_FENCE.get()
+        if fence is not None and not fence.valid:  # Redis checks the lease token itself
+            raise LeaseLost(fence.name)
         new = 0
         for action in actions:
             if self._key(action.key) is not None:
@@ -98,6 +104,13 @@ class InMemoryOutbox(Outbox):
 
     def _take_now(self, consumer: str, count: int, chosen: list[Priority]) -> list[OutboxEntry]:
         now = self._clock()
+        waiting = []
+        for due, priority, stored in self._later:  # due ones go back, behind the rest
+            if due <= now:
+                self._streams[priority][f"{priority}-{next(self._ids)}"] = stored
+            else:
+                waiting.append((due, priority, stored))
+        self._later = waiting
         out: list[OutboxEntry] = []
         for priority in chosen:
             stream = self._streams[priority]
@@ -114,28 +127,62 @@ class InMemoryOutbox(Outbox):
                     continue
                 stored.consumer, stored.taken_at = consumer, now
                 stored.deliveries += 1
-                out.append(OutboxEntry(entry_id, stored.action, stored.deliveries))
+                deliveries = stored.earlier + stored.deliveries
+                entry = OutboxEntry(
+                    entry_id, stored.action, deliveries, consumer, stored.deliveries
+                )
+                out.append(entry)
         return out
 
-    async def settle(self, entries: Sequence[OutboxEntry]) -> None:
+    def _ours(self, entry: OutboxEntry) -> _Stored | None:
+        """The stored entry, when it is still the entry's consumer's at its claim."""
+        priority = int(entry.entry_id.partition("-")[0])
+        stored = self._streams[priority].get(entry.entry_id)
+        if stored is None:
+            return None
+        if entry.consumer and (
+            stored.consumer != entry.consumer or stored.deliveries != entry.claim
+        ):
+            return None
+        return stored
+
+    async def settle(self, entries: Sequence[OutboxEntry]) -> int:
         self._check()
+        settled = 0
         for entry in entries:
+            if self._ours(entry) is None:
+                continue  # taken over: its new consumer settles it
             priority = int(entry.entry_id.partition("-")[0])
-            self._streams[priority].pop(entry.entry_id, None)
+            del self._streams[priority][entry.entry_id]
             state = self._key(entry.action.key)
             if state is not None:  # a key forgotten meanwhile stays forgotten
                 state.value = _DONE
             self.settled.append(entry)
+            settled += 1
+        return settled
 
-    async def extend(self, consumer: str, entries: Sequence[OutboxEntry]) -> int:
+    async def postpone(self, entries: Sequence[OutboxEntry], delay: float) -> int:
         self._check()
-        now, ours = self._clock(), 0
+        moved = 0
         for entry in entries:
+            stored = self._ours(entry)
+            if stored is None:
+                continue
             priority = int(entry.entry_id.partition("-")[0])
-            stored = self._streams[priority].get(entry.entry_id)
+            del self._streams[priority][entry.entry_id]
+            again = _Stored(stored.action, earlier=entry.deliveries)
+            self._later.append((self._clock() + delay, priority, again))
+            moved += 1
+        return moved
+
+    async def extend(self, consumer: str, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:
+        self._check()
+        now, ours = self._clock(), []
+        for entry in entries:
+            stored = self._ours(entry)
             if stored is not None and stored.consumer == consumer:
                 stored.taken_at = now
-                ours += 1
+                ours.append(entry)
         return ours
 
     async def forget(self, keys: Sequence[str]) -> None:
@@ -145,7 +192,7 @@ class InMemoryOutbox(Outbox):
 
     async def backlog(self) -> int:
         self._check()
-        return sum(len(stream) for stream in self._streams)
+        return sum(len(stream) for stream in self._streams) + len(self._later)
 
     # ------------------------------------------------------------------ for tests
 
@@ -159,6 +206,7 @@ class InMemoryOutbox(Outbox):
         """The streams (and their groups) are gone; the recorded keys remain."""
         for stream in self._streams:
             stream.clear()
+        self._later.clear()
 
     def lose_everything(self) -> None:
         """A restart without persistence."""
@@ -167,4 +215,5 @@ class InMemoryOutbox(Outbox):
 
     def entries(self) -> list[Action]:
         """Every unsettled action, in priority then stream order."""
-        return [s.action for stream in self._streams for s in stream.values()]
+        waiting = [stored.action for _, _, stored in self._later]
+        return [s.action for stream in self._streams for s in stream.values()] + waiting

@@ -249,7 +249,11 @@ class FakeTelegramGateway(TelegramGateway):
             raise BotBlocked(f"Forbidden: bot was kicked from the {chat.type} chat")
         if chat.is_channel and not self.members.get((chat_id, self.bot.id), _LEFT).is_admin:
             raise MemberListInaccessible("Bad Request: member list is inaccessible")
-        return self.members.get((chat_id, user_id)) or MemberInfo(user_id, MemberStatus.LEFT)
+        member = self.members.get((chat_id, user_id)) or MemberInfo(user_id, MemberStatus.LEFT)
+        if member.status is MemberStatus.RESTRICTED:
+            perms = self.member_permissions.get((chat_id, user_id), {})
+            member = replace(member, can_send_messages=bool(perms.get("can_send_messages")))
+        return member
 
     async def get_admins(self, chat_id: int) -> list[MemberInfo]:
         await self._enter("get_admins", chat_id=chat_id)

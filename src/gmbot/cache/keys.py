@@ -29,6 +29,8 @@ class CacheKeys:
         "action_prefix",
         "leader",
         "namespace",
+        "outbox_due",
+        "outbox_later",
         "prompt_due",
         "verify_prefix",
         "webhook_hash",
@@ -54,6 +56,10 @@ class CacheKeys:
         self._outbox = f"{namespace}outbox:"
         # The outbox's take script appends an entry's key to this itself.
         self.action_prefix = f"{namespace}act:"
+        # Entries put back after a transient failure wait in this stream, each id in the
+        # sorted set at its due time (ms), until a take moves them to their own stream.
+        self.outbox_later = f"{namespace}outbox:later"
+        self.outbox_due = f"{namespace}outbox:due"
 
     def group(self, chat_id: int) -> str:
         """Hash: on ("1"/"0"), ch (comma-separated channel ids), full (JSON)."""
@@ -89,6 +95,11 @@ class CacheKeys:
     def outbox(self, priority: int) -> str:
         """Stream of the outbox entries of one priority class."""
         return f"{self._outbox}{priority}"
+
+    @property
+    def outbox_prefix(self) -> str:
+        """The take script appends a priority to this to name its stream."""
+        return self._outbox
 
     def job_lock(self, name: str) -> str:
         """String: the token of the instance running job `name`'s sweep."""

@@ -8,9 +8,17 @@ reads new ones, up to `count`, and drops entries whose key is done already. sett
 marks the keys done, acknowledges and deletes the entries, so a stream holds only
 what is not settled and XLEN is the backlog.
 
-There is no "give back": an entry taken and never settled (its consumer died, or its
-Telegram call keeps failing) stays pending and is handed out again, to whichever
-consumer takes next, once idle for `claim_after_ms`.
+An entry taken and never settled (its consumer died) stays pending and is handed out
+again, to whichever consumer takes next, once idle for `claim_after_ms`. An entry whose
+Telegram call failed for now is postponed: moved, with its attempt count (field "n"),
+to a "later" stream and a sorted set of due times; a take first moves the entries due
+back to their own streams, so any instance retries them.
+
+Fencing: an entry is the consumer's that took it, at the delivery count it was taken
+with (OutboxEntry.consumer / .claim). Settling, postponing and extending check both in
+the script, so a consumer that was presumed dead and taken over changes nothing; and
+record() refuses to write for an update whose lease (the fence the gateway checks,
+domain/fencing.py) another instance holds now.
 
 Every method raises CacheUnavailable when Redis cannot be reached (or answers an
 error), so the services, which do not know Redis, can tell it from their own faults.
@@ -32,6 +40,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from gmbot.cache.keys import DEFAULT_NAMESPACE, CacheKeys
 from gmbot.domain.actions import Action, ActionKind, OutboxEntry, Priority
+from gmbot.domain.fencing import CURRENT_FENCE, LeaseLost
 from gmbot.domain.ports import CacheUnavailable, Outbox
 
 log = structlog.get_logger(__name__)
@@ -41,11 +50,13 @@ FIELD_PREFIX = "f."  # an action's own fields, apart from kind, chat and key
 _PRIORITIES = tuple(Priority)
 
 # KEYS[1..5] streams by priority (one per Priority), then one act key per action.
-# ARGV[1] ttl s, then per action: priority, kind, chat, key, n, then n name/value pairs.
-# Replies how many actions were new.
+# ARGV[1] ttl s, ARGV[2] the update lease key ("" when not fenced), ARGV[3] its token,
+# then per action: priority, kind, chat, key, n, then n name/value pairs.
+# Replies how many actions were new, or -1 (nothing written) when the lease is not ours.
 RECORD_SCRIPT = Template("""
 local ttl, n_streams = ARGV[1], $streams
-local i, k, new = 2, n_streams + 1, 0
+if ARGV[2] ~= '' and redis.call('GET', ARGV[2]) ~= ARGV[3] then return -1 end
+local i, k, new = 4, n_streams + 1, 0
 while i <= #ARGV do
   local n = tonumber(ARGV[i + 4])
   if redis.call('SET', KEYS[k], '1', 'NX', 'EX', ttl) then
@@ -59,15 +70,41 @@ end
 return new
 """).substitute(streams=len(Priority))
 
+# Moves the postponed entries now due (up to 100) back to their priority's stream.
+# Expects the locals due_set, later and stream_prefix.
+PROMOTE_DUE = """
+local clock = redis.call('TIME')
+local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+for _, lid in ipairs(redis.call('ZRANGEBYSCORE', due_set, '-inf', now_ms, 'LIMIT', 0, 100)) do
+  local got = redis.call('XRANGE', later, lid, lid)
+  if #got > 0 then
+    local fields, entry, p = got[1][2], {}, nil
+    for i = 1, #fields, 2 do
+      if fields[i] == 'p' then p = fields[i + 1]
+      else entry[#entry + 1] = fields[i]; entry[#entry + 1] = fields[i + 1] end
+    end
+    if p then redis.call('XADD', stream_prefix .. p, '*', unpack(entry)) end
+    redis.call('XDEL', later, lid)
+  end
+  redis.call('ZREM', due_set, lid)
+end
+"""
+
 # KEYS the streams to take from, highest priority first. ARGV[1] group, ARGV[2]
-# consumer, ARGV[3] claim after ms, ARGV[4] count, ARGV[5] act key prefix, then the
-# priority of each stream. The act keys are built here, which is fine on one Redis but
-# not Redis-Cluster-safe (as the gate's lookup script).
+# consumer, ARGV[3] claim after ms, ARGV[4] count, ARGV[5] act key prefix, ARGV[6] the
+# due set, ARGV[7] the later stream, ARGV[8] the streams' prefix, then the priority of
+# each stream. The other keys are built here, which is fine on one Redis but not
+# Redis-Cluster-safe (as the gate's lookup script).
 # Replies {priority, id, deliveries, {field, value, ...}} per entry handed out.
-TAKE_SCRIPT = """
+TAKE_SCRIPT = (
+    """
 local group, consumer, idle, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
+local due_set, later, stream_prefix = ARGV[6], ARGV[7], ARGV[8]
 local left = tonumber(ARGV[4])
 local out = {}
+"""
+    + PROMOTE_DUE
+    + """
 local function hand_out(p, stream, entry, deliveries)
   local fields, key = entry[2], nil
   for i = 1, #fields, 2 do
@@ -84,7 +121,7 @@ local function hand_out(p, stream, entry, deliveries)
 end
 for s = 1, #KEYS do
   if left <= 0 then break end
-  local stream, p = KEYS[s], ARGV[5 + s]
+  local stream, p = KEYS[s], ARGV[8 + s]
   local known = redis.pcall('XGROUP', 'CREATECONSUMER', stream, group, consumer)
   if type(known) == 'table' and known.err then
     redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
@@ -108,6 +145,7 @@ for s = 1, #KEYS do
 end
 return out
 """
+)
 
 # After a blocking read: the entries it delivered, in priority order, each 1 (hand out)
 # or 0 (done already: settled here; or past `count`: made claimable at once, since a
@@ -136,38 +174,100 @@ end
 return out
 """
 
-# KEYS[1..5] streams by priority, then one act key per entry.
-# ARGV[1] group, then per entry: priority, id. A key forgotten meanwhile stays
-# forgotten (XX); a done mark lives as long as the record it replaces (KEEPTTL).
-SETTLE_SCRIPT = Template("""
-local group, n_streams = ARGV[1], $streams
-for k = n_streams + 1, #KEYS do
-  local a = 2 * (k - n_streams)
-  local stream, id = KEYS[tonumber(ARGV[a]) + 1], ARGV[a + 1]
-  redis.call('SET', KEYS[k], 'done', 'XX', 'KEEPTTL')
-  redis.call('XACK', stream, group, id)
-  redis.call('XDEL', stream, id)
+# Whether the entry at `stream`/`id` is still `consumer`'s at delivery count `claim`
+# (an empty consumer: not fenced). Expects the local group.
+STILL_OURS = """
+local function still_ours(stream, id, consumer, claim)
+  if consumer == '' then return true end
+  local ok, pending = pcall(redis.call, 'XPENDING', stream, group, id, id, 1)
+  if not ok or #pending == 0 then return false end
+  return pending[1][2] == consumer and tonumber(pending[1][4]) == tonumber(claim)
 end
-return 1
-""").substitute(streams=len(Priority))
+"""
 
-
-# KEYS: the streams by priority. ARGV[1] group, ARGV[2] consumer, then priority/id
-# pairs. An entry still pending for this consumer gets its idle time reset (XCLAIM
-# with min-idle 0 and JUSTID, which leaves the delivery count alone); one another
-# consumer took over is left to it. Replies how many were still ours.
-EXTEND_SCRIPT = """
-local group, consumer, ours = ARGV[1], ARGV[2], 0
-for i = 3, #ARGV, 2 do
-  local stream, id = KEYS[tonumber(ARGV[i]) + 1], ARGV[i + 1]
-  local ok, pending = pcall(redis.call, 'XPENDING', stream, group, id, id, 1, consumer)
-  if ok and #pending > 0 then
-    redis.call('XCLAIM', stream, group, consumer, 0, id, 'JUSTID')
-    ours = ours + 1
+# KEYS[1..5] streams by priority, then one act key per entry.
+# ARGV[1] group, then per entry: priority, id, consumer, claim. A key forgotten
+# meanwhile stays forgotten (XX); a done mark lives as long as the record it replaces
+# (KEEPTTL). Replies how many were settled (the rest were no longer ours).
+SETTLE_SCRIPT = Template(
+    """
+local group, n_streams, settled = ARGV[1], $streams, 0
+"""
+    + STILL_OURS
+    + """
+for k = n_streams + 1, #KEYS do
+  local a = 4 * (k - n_streams) - 2
+  local stream, id = KEYS[tonumber(ARGV[a]) + 1], ARGV[a + 1]
+  if still_ours(stream, id, ARGV[a + 2], ARGV[a + 3]) then
+    redis.call('SET', KEYS[k], 'done', 'XX', 'KEEPTTL')
+    redis.call('XACK', stream, group, id)
+    redis.call('XDEL', stream, id)
+    settled = settled + 1
   end
 end
-return ours
+return settled
 """
+).substitute(streams=len(Priority))
+
+# KEYS[1..5] streams by priority. ARGV[1] group, ARGV[2] delay ms, ARGV[3] due set,
+# ARGV[4] later stream, then per entry: priority, id, consumer, claim, attempts so far.
+# Each entry still ours moves to the later stream (its priority in field "p", its
+# attempts in "n") and into the due set; replies how many moved.
+POSTPONE_SCRIPT = (
+    """
+local group, delay, due_set, later, moved = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], 0
+local clock = redis.call('TIME')
+local due = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) + delay
+"""
+    + STILL_OURS
+    + """
+for i = 5, #ARGV, 5 do
+  local stream, id = KEYS[tonumber(ARGV[i]) + 1], ARGV[i + 1]
+  if still_ours(stream, id, ARGV[i + 2], ARGV[i + 3]) then
+    local got = redis.call('XRANGE', stream, id, id)
+    if #got > 0 then
+      local fields, entry = got[1][2], {'p', ARGV[i]}
+      for j = 1, #fields, 2 do
+        if fields[j] ~= 'n' then
+          entry[#entry + 1] = fields[j]; entry[#entry + 1] = fields[j + 1]
+        end
+      end
+      entry[#entry + 1] = 'n'; entry[#entry + 1] = ARGV[i + 4]
+      redis.call('ZADD', due_set, due, redis.call('XADD', later, '*', unpack(entry)))
+      moved = moved + 1
+    end
+    redis.call('XACK', stream, group, id)
+    redis.call('XDEL', stream, id)
+  end
+end
+return moved
+"""
+)
+
+
+# KEYS: the streams by priority. ARGV[1] group, ARGV[2] consumer, then per entry:
+# priority, id, claim. An entry still this consumer's at its claim gets its idle time
+# reset (XCLAIM with min-idle 0 and JUSTID, which leaves the delivery count alone);
+# one another consumer (or a later take) has is left to it. Replies, per entry, 1 when
+# it was still ours, else 0.
+EXTEND_SCRIPT = (
+    """
+local group, consumer, out = ARGV[1], ARGV[2], {}
+"""
+    + STILL_OURS
+    + """
+for i = 3, #ARGV, 3 do
+  local stream, id = KEYS[tonumber(ARGV[i]) + 1], ARGV[i + 1]
+  if still_ours(stream, id, consumer, ARGV[i + 2]) then
+    redis.call('XCLAIM', stream, group, consumer, 0, id, 'JUSTID')
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+"""
+)
 
 
 class RedisOutbox(Outbox):
@@ -198,6 +298,7 @@ class RedisOutbox(Outbox):
         self._vet = redis.register_script(VET_SCRIPT)
         self._settle = redis.register_script(SETTLE_SCRIPT)
         self._extend = redis.register_script(EXTEND_SCRIPT)
+        self._postpone = redis.register_script(POSTPONE_SCRIPT)
 
     async def record(self, actions: Sequence[Action]) -> int:
         if not actions:
@@ -207,15 +308,22 @@ class RedisOutbox(Outbox):
         actions = sorted(actions, key=_priority)
         action_key = self._keys.action
         keys = [*self._streams, *(action_key(a.key) for a in actions)]
-        args: list[str | int] = [self._key_ttl]
+        fence = CURRENT_FENCE.get()
+        lease_key, token = (fence.redis_key, fence.token) if fence is not None else ("", "")
+        args: list[str | int] = [self._key_ttl, lease_key, token]
         for a in actions:
             args += (int(a.priority), a.kind.value, a.chat_id, a.key, len(a.fields))
             for name, value in a.fields.items():
                 args += (FIELD_PREFIX + name, value)
         try:
-            return int(await self._record(keys=keys, args=args))
+            new = int(await self._record(keys=keys, args=args))
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc
+        if new < 0:
+            assert fence is not None
+            fence.lose()
+            raise LeaseLost(fence.name)
+        return new
 
     async def take(
         self,
@@ -240,8 +348,9 @@ class RedisOutbox(Outbox):
             return []
         streams = [self._streams[p] for p in chosen]
         common = (GROUP, consumer, self._claim_after_ms, count, self._keys.action_prefix)
-        reply = await self._take(keys=streams, args=(*common, *(int(p) for p in chosen)))
-        taken = await self._decode(_script_entries(reply))
+        later = (self._keys.outbox_due, self._keys.outbox_later, self._keys.outbox_prefix)
+        reply = await self._take(keys=streams, args=(*common, *later, *(int(p) for p in chosen)))
+        taken = await self._decode(consumer, _script_entries(reply))
         if taken or block_ms <= 0:
             return taken
         # Nothing now: wait for new entries (Redis' BLOCK 0 would wait forever).
@@ -265,42 +374,64 @@ class RedisOutbox(Outbox):
             vetted += (priority, stream_id, _text(fields.get(b"key") or fields.get("key") or ""))
         keep = await self._vet(keys=self._streams, args=vetted)
         woken = await self._decode(
-            (priority, stream_id, 1, fields.items())
-            for (priority, stream_id, fields), flag in zip(arrived, keep, strict=True)
-            if int(flag)
+            consumer,
+            (
+                (priority, stream_id, 1, fields.items())
+                for (priority, stream_id, fields), flag in zip(arrived, keep, strict=True)
+                if int(flag)
+            ),
         )
         if len(woken) >= count:
             return woken
         # The read returns only the stream that woke it: fill the batch from the rest.
         rest = (GROUP, consumer, self._claim_after_ms, count - len(woken), common[4])
-        reply = await self._take(keys=streams, args=(*rest, *(int(p) for p in chosen)))
-        return sorted([*woken, *await self._decode(_script_entries(reply))], key=_entry_order)
+        reply = await self._take(keys=streams, args=(*rest, *later, *(int(p) for p in chosen)))
+        more = await self._decode(consumer, _script_entries(reply))
+        return sorted([*woken, *more], key=_entry_order)
 
-    async def settle(self, entries: Sequence[OutboxEntry]) -> None:
+    async def settle(self, entries: Sequence[OutboxEntry]) -> int:
         if not entries:
-            return
+            return 0
         action_key = self._keys.action
         keys = [*self._streams, *(action_key(e.action.key) for e in entries)]
         args: list[str | int] = [GROUP]
         for e in entries:
             priority, _, stream_id = e.entry_id.partition("-")
-            args += (priority, stream_id)
+            args += (priority, stream_id, e.consumer, e.claim)
         try:
-            await self._settle(keys=keys, args=args)
+            settled = int(await self._settle(keys=keys, args=args))
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(str(exc)) from exc
+        if settled < len(entries):
+            log.warning("outbox_settle_fenced", refused=len(entries) - settled)
+        return settled
+
+    async def postpone(self, entries: Sequence[OutboxEntry], delay: float) -> int:
+        if not entries:
+            return 0
+        keys = self._keys
+        args: list[str | int] = [GROUP, max(0, int(delay * 1000)), keys.outbox_due]
+        args.append(keys.outbox_later)
+        for e in entries:
+            priority, _, stream_id = e.entry_id.partition("-")
+            args += (priority, stream_id, e.consumer, e.claim, e.deliveries)
+        try:
+            return int(await self._postpone(keys=self._streams, args=args))
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc
 
-    async def extend(self, consumer: str, entries: Sequence[OutboxEntry]) -> int:
+    async def extend(self, consumer: str, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:
         if not entries:
-            return 0
+            return []
         args: list[str | int] = [GROUP, consumer]
         for e in entries:
             priority, _, stream_id = e.entry_id.partition("-")
-            args += (priority, stream_id)
+            args += (priority, stream_id, e.claim)
         try:
-            return int(await self._extend(keys=self._streams, args=args))
+            flags = await self._extend(keys=self._streams, args=args)
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc
+        return [e for e, flag in zip(entries, flags, strict=True) if int(flag)]
 
     async def forget(self, keys: Sequence[str]) -> None:
         if not keys:
@@ -313,7 +444,7 @@ class RedisOutbox(Outbox):
     async def backlog(self) -> int:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for stream in self._streams:
+                for stream in (*self._streams, self._keys.outbox_later):
                     pipe.xlen(stream)
                 lengths = await pipe.execute()
         except (RedisError, OSError) as exc:
@@ -328,16 +459,18 @@ class RedisOutbox(Outbox):
                 yield priority, _text(stream_id), fields
 
     async def _decode(
-        self, raw: Iterable[tuple[int, str, int, Iterable[Any]]]
+        self, consumer: str, raw: Iterable[tuple[int, str, int, Iterable[Any]]]
     ) -> list[OutboxEntry]:
         out: list[OutboxEntry] = []
         unreadable: list[tuple[int, str]] = []
-        for priority, stream_id, deliveries, pairs in raw:
-            action = _action(pairs)
+        for priority, stream_id, claim, pairs in raw:
+            action, earlier = _action(pairs)
             if action is None:
                 unreadable.append((priority, stream_id))
             else:
-                out.append(OutboxEntry(f"{priority}-{stream_id}", action, deliveries))
+                entry_id = f"{priority}-{stream_id}"
+                deliveries = earlier + claim
+                out.append(OutboxEntry(entry_id, action, deliveries, consumer, claim))
         if unreadable:
             await self._drop(unreadable)
         return out
@@ -359,8 +492,10 @@ def _script_entries(reply: Any) -> Iterable[tuple[int, str, int, Iterable[Any]]]
         yield int(priority), _text(stream_id), int(deliveries), pairs
 
 
-def _action(pairs: Iterable[Any]) -> Action | None:
+def _action(pairs: Iterable[Any]) -> tuple[Action | None, int]:
+    """The entry's action (None when unreadable) and its attempts before this entry."""
     kind = chat = key = None
+    earlier = "0"
     fields: dict[str, str] = {}
     for raw_name, raw_value in pairs:
         name, value = _text(raw_name), _text(raw_value)
@@ -372,12 +507,14 @@ def _action(pairs: Iterable[Any]) -> Action | None:
             chat = value
         elif name == "key":
             key = value
+        elif name == "n":
+            earlier = value
     if kind is None or chat is None or not key:
-        return None
+        return None, 0
     try:
-        return Action(ActionKind(kind), int(chat), key, fields)
+        return Action(ActionKind(kind), int(chat), key, fields), int(earlier)
     except ValueError:
-        return None
+        return None, 0
 
 
 def _priority(action: Action) -> int:

@@ -69,11 +69,14 @@ local token, lease_ms, done_ttl = ARGV[1], ARGV[2], ARGV[3]
     + f"return {{{ClaimState.CLAIMED.value}, attempt}}\n"
 )
 
-# KEYS: update key, attempts key. ARGV: done ttl s. Marks done whoever holds it:
-# the work was done, so a later delivery must not repeat it.
+# KEYS: update key, attempts key. ARGV: done ttl s, token. Marks done unless another
+# holder has the update now (its lease lapsed and was taken: that holder marks it);
+# a lease that lapsed untaken is marked, since the work was done. 1 when marked.
 _FINISH = (
     """
-local update_key, attempts_key, done_ttl = KEYS[1], KEYS[2], ARGV[1]
+local update_key, attempts_key, done_ttl, token = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+local seen = redis.call('GET', update_key)
+if seen and seen ~= token then return 0 end
 """
     + MARK_DONE
     + """
@@ -137,9 +140,14 @@ class RedisUpdateClaims:
         keys = (self._keys.update(update_id),)
         return bool(await self._renew(keys=keys, args=(token, self._lease_ms)))
 
-    async def finish(self, update_id: int) -> None:
+    def lease_key(self, update_id: int) -> str:
+        """The key holding the update's lease token (the fence scripts check)."""
+        return self._keys.update(update_id)
+
+    async def finish(self, update_id: int, token: str) -> bool:
+        """Mark the update done, unless another holder has it now (False then)."""
         keys = (self._keys.update(update_id), self._keys.attempts(update_id))
-        await self._finish(keys=keys, args=(self._done_ttl,))
+        return bool(await self._finish(keys=keys, args=(self._done_ttl, token)))
 
     async def release(self, update_id: int, token: str) -> None:
         await self._release(keys=(self._keys.update(update_id),), args=(token,))

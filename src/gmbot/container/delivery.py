@@ -101,6 +101,7 @@ class Delivery(containers.DeclarativeContainer):
         settings.provided.instance_id,
         lanes=providers.Callable(lanes_for, settings),
         heartbeat=providers.Callable(lambda s: s.outbox_claim_after / 3, settings),
+        claim_after=settings.provided.outbox_claim_after,
     )
     prompt_sweep = providers.Singleton(
         Periodic, "prompt-janitor", services.janitor.provided.sweep, interval=1.0

@@ -55,7 +55,13 @@ class Gateways(containers.DeclarativeContainer):
         providers.Callable(RateLimits.from_settings, settings),
         namespace=settings.provided.redis_namespace,
     )
-    telegram = providers.Singleton(AiogramGateway, bot, metrics, rate_limiter)
+    telegram = providers.Singleton(
+        AiogramGateway,
+        bot,
+        metrics,
+        rate_limiter,
+        call_timeout=settings.provided.telegram_timeout,
+    )
     identity = providers.Resource(identity_resource, settings, telegram)
 
     # Both claim the update_id; the second also looks up the gate in the same script.

@@ -10,7 +10,7 @@ from gmbot.bot.services import Services
 from gmbot.config import FailMode, Settings
 from gmbot.container.resources import bot_id_from
 from gmbot.metrics import Metrics
-from gmbot.services.action_runner import ActionRunner
+from gmbot.services.action_runner import ActionRunner, RetryPolicy
 from gmbot.services.admin_check import AdminCheck
 from gmbot.services.chat_events import ChatEventsService
 from gmbot.services.directory import GroupDirectory
@@ -89,7 +89,6 @@ class ServiceLayer(containers.DeclarativeContainer):
         gateways.gate_cache,
         directory,
         checker,
-        muter,
         gateways.outbox,
         notifier,
         gateways.telegram,
@@ -112,7 +111,21 @@ class ServiceLayer(containers.DeclarativeContainer):
         clock=gateways.wall_seconds,
     )
     runner = providers.Singleton(
-        ActionRunner, gate, muter, prompting, directory, gateways.outbox, metrics
+        ActionRunner,
+        gate,
+        muter,
+        prompting,
+        directory,
+        gateways.outbox,
+        gateways.uow,
+        metrics,
+        retry=providers.Singleton(
+            RetryPolicy,
+            base=settings.provided.outbox_retry_base,
+            cap=settings.provided.outbox_retry_cap,
+            max_attempts=settings.provided.outbox_max_attempts,
+            unknown_wait=settings.provided.telegram_timeout,
+        ),
     )
     protection = providers.Singleton(
         ProtectionService,

@@ -148,14 +148,15 @@ class FastPath:
         """The admission, and the outcome when the update was handled."""
         assert msg.user_id is not None
         lookup: GateLookup | None = None
-        # Up to the work itself, a Redis failure is where the ordinary path would
-        # handle the update unclaimed: hand it over rather than answer 500.
+        # Up to the work itself, a Redis failure hands the update to the ordinary path,
+        # which meets Redis down at its own claim and answers 503 (Telegram retries).
         try:
             if msg.user_is_bot:  # the gate passes bots: claim like any other update
                 ticket = await self._guard.admit(update_id, msg.chat_id)
                 if ticket.admission is not Admission.HANDLE:
                     return ticket.admission, None
             else:
+                asked_at = time.monotonic()
                 found = await self._claims.claim_lookup(update_id, msg.chat_id, msg.user_id)
                 if found.claim is ClaimState.DONE:
                     self._dup.inc()
@@ -167,7 +168,7 @@ class FastPath:
                 assert lookup is not None
                 if found.attempt == 0:  # settled by the lookup, already marked done
                     return Admission.HANDLE, SETTLED[lookup.state]
-                ticket = Ticket(update_id, Admission.HANDLE, found.token, found.attempt)
+                ticket = Ticket(update_id, Admission.HANDLE, found.token, found.attempt, asked_at)
                 if await self._guard.too_many_attempts(ticket, msg.chat_id):
                     # Given up on as an update, not as a message: a worker still
                     # decides on it, so a gated message never stays for that.

@@ -10,6 +10,7 @@ instance that dies simply lets its lease expire.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -18,6 +19,7 @@ from typing import Any
 import structlog
 
 from gmbot.cache.update_claims import ClaimState, RedisUpdateClaims
+from gmbot.domain.fencing import Fence, fenced
 from gmbot.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -36,6 +38,7 @@ class Ticket:
     admission: Admission
     token: str = ""
     attempt: int = 0
+    asked_at: float = 0.0  # monotonic time the claim was asked for (its lease runs from it)
 
 
 # (update_id, attempts, chat_id or None)
@@ -58,6 +61,7 @@ class UpdateGuard:
         self._dup = metrics.duplicates.labels(metrics.instance_id)
 
     async def admit(self, update_id: int, chat_id: int | None = None) -> Ticket:
+        asked_at = time.monotonic()
         claim = await self._claims.claim(update_id)
         if claim.state is ClaimState.DONE:
             self._dup.inc()
@@ -65,7 +69,7 @@ class UpdateGuard:
         if claim.state is ClaimState.LEASED:
             self._dup.inc()
             return Ticket(update_id, Admission.DUPLICATE_IN_FLIGHT)
-        ticket = Ticket(update_id, Admission.HANDLE, claim.token, claim.attempt)
+        ticket = Ticket(update_id, Admission.HANDLE, claim.token, claim.attempt, asked_at)
         if await self.too_many_attempts(ticket, chat_id):
             return Ticket(update_id, Admission.POISON, attempt=claim.attempt)
         return ticket
@@ -76,7 +80,7 @@ class UpdateGuard:
         if ticket.attempt <= self._max_attempts:
             return False
         update_id = ticket.update_id
-        await self._claims.finish(update_id)
+        await self._claims.finish(update_id, ticket.token)
         self._metrics.poison.labels(self._metrics.instance_id).inc()
         log.error("poison_update_dropped", update_id=update_id, attempts=ticket.attempt - 1)
         if self._on_poison is not None:
@@ -86,20 +90,37 @@ class UpdateGuard:
                 log.exception("poison_audit_failed", update_id=update_id)
         return True
 
+    def fence(self, ticket: Ticket) -> Fence:
+        """The fence of the work done under the ticket's lease."""
+        lease = self._claims.lease_seconds
+        return Fence.starting(
+            f"update {ticket.update_id}",
+            lease,
+            margin=lease / 5,
+            redis_key=self._claims.lease_key(ticket.update_id),
+            token=ticket.token,
+            asked_at=ticket.asked_at or None,
+        )
+
     async def run(self, ticket: Ticket, work: Callable[[], Awaitable[Any]]) -> Any:
-        """Run the handler under the ticket's lease; mark done or release after."""
+        """Run the handler under the ticket's lease, fenced by it; mark done or release
+        after. A holder that lost the lease makes no further call (LeaseLost) and marks
+        nothing done."""
         loop = asyncio.get_running_loop()
         renewal: asyncio.Task[None] | None = None
+        fence = self.fence(ticket)
 
         def start_renewing() -> None:
             nonlocal renewal
-            renewal = loop.create_task(self._keep_alive(ticket))
+            renewal = loop.create_task(self._keep_alive(ticket, fence))
 
         # Most updates finish long before a third of the lease: only those that
         # do not pay for a renewal task.
         timer = loop.call_later(self._claims.lease_seconds / 3, start_renewing)
         try:
-            result = await work()
+            with fenced(fence):
+                result = await work()
+            fence.check()  # frozen past the lease at the very end: not ours to mark done
         except BaseException:
             timer.cancel()
             if renewal is not None:
@@ -109,13 +130,19 @@ class UpdateGuard:
         timer.cancel()
         if renewal is not None:
             renewal.cancel()
-        await self._claims.finish(ticket.update_id)
+        if not await self._claims.finish(ticket.update_id, ticket.token):
+            log.warning("update_done_mark_refused", update_id=ticket.update_id)
+        fence.close()
         return result
 
-    async def _keep_alive(self, ticket: Ticket) -> None:
-        period = self._claims.lease_seconds / 3
+    async def _keep_alive(self, ticket: Ticket, fence: Fence) -> None:
+        lease = self._claims.lease_seconds
+        period = lease / 3
         while True:
+            asked_at = time.monotonic()
             if not await self._claims.renew(ticket.update_id, ticket.token):
+                fence.lose()
                 log.warning("update_lease_lost", update_id=ticket.update_id)
                 return
+            fence.renewed(asked_at, lease, lease / 5)
             await asyncio.sleep(period)

@@ -15,16 +15,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
 
-from gmbot.domain.actions import OutboxEntry, Priority
-from gmbot.domain.ports import Outbox
+from gmbot.domain.actions import Action, OutboxEntry, Priority
+from gmbot.domain.fencing import Fence
+from gmbot.domain.ports import CacheUnavailable, Outbox
 from gmbot.services.action_runner import ActionRunner
 
 log = structlog.get_logger(__name__)
+
+KEEP_AT_MOST = 10_000  # entries kept in memory for the outbox's return (bounded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +59,12 @@ class OutboxWorkers:
         block_ms: int = 1000,
         error_pause: float = 1.0,
         heartbeat: float = 1.0,
+        claim_after: float = 3.0,
     ) -> None:
         """`heartbeat`: how often the entries at work are extended; well inside the
-        outbox's claim timeout, after which another consumer would take them over."""
+        outbox's claim timeout (`claim_after`), after which another consumer would take
+        them over. Work on an entry stops once its claim is older than the timeout less
+        a margin (a third of it) without a confirmed extension."""
         self._outbox = outbox
         self._runner = runner
         self._consumer = consumer
@@ -65,8 +72,14 @@ class OutboxWorkers:
         self._block_ms = block_ms
         self._error_pause = error_pause
         self._heartbeat = heartbeat
+        self._claim_after = claim_after
+        self._margin = claim_after / 3
         self._stopping = asyncio.Event()
-        self._at_work: dict[str, OutboxEntry] = {}
+        self._at_work: dict[str, tuple[OutboxEntry, Fence]] = {}
+        # Written while the outbox could not be reached, retried at each beat: settles
+        # of work done, and actions to record again (maybe lost with Redis).
+        self._unsettled: list[OutboxEntry] = []
+        self._stranded: dict[str, Action] = {}
 
     async def run(self) -> None:
         """Run every lane until stop()."""
@@ -85,8 +98,14 @@ class OutboxWorkers:
         first, including what that work records in turn; returns how many entries were
         settled. For tests and the command line: no waiting, no gathering."""
         settled = 0
-        for _ in range(rounds):
-            entries = await self._outbox.take(self._consumer, 500)
+        await self._catch_up()
+        for round_ in range(rounds):
+            try:
+                entries = await self._outbox.take(self._consumer, 500)
+            except CacheUnavailable:
+                if round_:  # the outbox went away meanwhile: what was done stands
+                    break
+                raise
             if not entries:
                 break
             settled += await self._carry_out(entries)
@@ -102,6 +121,7 @@ class OutboxWorkers:
         loop = asyncio.get_running_loop()
         last_round = -math.inf
         while not self._stopping.is_set():
+            entries: list[OutboxEntry] = []
             try:
                 entries = await self._take(lane, lane.batch, self._block_ms)
                 # Gather only while rounds follow each other (a raid): in a calm group
@@ -115,8 +135,9 @@ class OutboxWorkers:
                     last_round = loop.time()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # Redis unreachable, say: the lane must outlive it
-                log.exception("outbox_lane_failed", lane=lane.name)
+            except Exception as exc:  # Redis unreachable, say: the lane must outlive it
+                self._lane_failed(lane, exc)
+                self._let_go(entries)
                 await self._pause(self._error_pause)
 
     async def _continuous(self, lane: Lane) -> None:
@@ -131,8 +152,8 @@ class OutboxWorkers:
                     entries = await self._take(lane, room, self._block_ms)
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.exception("outbox_lane_failed", lane=lane.name)
+                except Exception as exc:
+                    self._lane_failed(lane, exc)
                     await self._pause(self._error_pause)
                     continue
                 for entry in entries:
@@ -154,28 +175,108 @@ class OutboxWorkers:
         except Exception:
             log.exception("outbox_lane_failed", lane=lane.name)
 
+    def _lane_failed(self, lane: Lane, exc: Exception) -> None:
+        if isinstance(exc, CacheUnavailable):  # an outage, not a bug: no traceback each time
+            log.warning("outbox_unreachable", lane=lane.name, error=str(exc)[:200])
+        else:
+            log.exception("outbox_lane_failed", lane=lane.name)
+
     async def _take(self, lane: Lane, count: int, block_ms: int) -> list[OutboxEntry]:
-        return await self._outbox.take(self._consumer, count, block_ms, priorities=lane.priorities)
+        asked_at = time.monotonic()
+        entries = await self._outbox.take(
+            self._consumer, count, block_ms, priorities=lane.priorities
+        )
+        # A blocking take's entries may have been claimed at any point of the wait:
+        # their fence runs from the moment the take was asked for (the safe side).
+        for entry in entries:
+            fence = Fence.starting(
+                f"outbox {entry.entry_id}",
+                self._claim_after,
+                margin=self._margin,
+                asked_at=asked_at,
+            )
+            self._at_work[entry.entry_id] = (entry, fence)
+        return entries
+
+    def _let_go(self, entries: list[OutboxEntry]) -> None:
+        """Taken but not carried out: no longer extended, so another consumer gets them."""
+        for entry in entries:
+            self._at_work.pop(entry.entry_id, None)
 
     async def _carry_out(self, entries: list[OutboxEntry]) -> int:
+        fences: dict[str, Fence] = {}
         for entry in entries:
-            self._at_work[entry.entry_id] = entry
+            held = self._at_work.get(entry.entry_id)
+            if held is None:  # taken by drain(): its fence starts now
+                held = (
+                    entry,
+                    Fence.starting(entry.entry_id, self._claim_after, margin=self._margin),
+                )
+                self._at_work[entry.entry_id] = held
+            fences[entry.entry_id] = held[1]
         try:
-            done = await self._runner.run(entries, on_done=self._outbox.settle)
+            done = await self._runner.run(
+                entries, on_done=self._settle, fences=fences, on_stranded=self._strand
+            )
         finally:
-            for entry in entries:
-                self._at_work.pop(entry.entry_id, None)
+            self._let_go(entries)
         return len(done)
 
+    async def _settle(self, entries: list[OutboxEntry]) -> None:
+        try:
+            await self._outbox.settle(entries)
+        except CacheUnavailable as exc:  # done, but not marked: try again at the next beat
+            log.warning("outbox_settle_deferred", entries=len(entries), error=str(exc)[:200])
+            self._unsettled.extend(entries[: max(0, KEEP_AT_MOST - len(self._unsettled))])
+
+    async def _strand(self, entries: list[OutboxEntry]) -> None:
+        for entry in entries:
+            if len(self._stranded) < KEEP_AT_MOST:
+                self._stranded[entry.action.key] = entry.action
+
+    async def _catch_up(self) -> None:
+        """The outbox answers again: settle what was done meanwhile (refused by the
+        fence where another consumer took it), and record again what may have been
+        lost (recording skips every key Redis still knows)."""
+        if self._unsettled:
+            unsettled, self._unsettled = self._unsettled, []
+            try:
+                await self._outbox.settle(unsettled)
+            except CacheUnavailable:
+                self._unsettled = unsettled + self._unsettled
+                return
+        if self._stranded:
+            stranded, self._stranded = self._stranded, {}
+            try:
+                again = await self._outbox.record(list(stranded.values()))
+            except CacheUnavailable:
+                self._stranded = stranded | self._stranded
+                return
+            if again:
+                log.warning("outbox_entries_recorded_again", count=again, of=len(stranded))
+
     async def _keep_claims(self) -> None:
-        """A long wait for Telegram's budget must not look like a dead consumer."""
+        """A long wait for Telegram's budget must not look like a dead consumer; an
+        entry another consumer took meanwhile has its fence marked lost at once."""
         while True:
             await asyncio.sleep(self._heartbeat)
-            if self._at_work:
-                try:
-                    await self._outbox.extend(self._consumer, list(self._at_work.values()))
-                except Exception as exc:  # the next beat tries again
-                    log.warning("outbox_extend_failed", error=str(exc))
+            if self._unsettled or self._stranded:
+                await self._catch_up()
+            if not self._at_work:
+                continue
+            held = dict(self._at_work)
+            asked_at = time.monotonic()
+            try:
+                ours = await self._outbox.extend(self._consumer, [e for e, _ in held.values()])
+            except Exception as exc:  # the next beat tries again
+                log.warning("outbox_extend_failed", error=str(exc))
+                continue
+            kept = {e.entry_id for e in ours}
+            for entry_id, (_, fence) in held.items():
+                if entry_id in kept:
+                    fence.renewed(asked_at, self._claim_after, self._margin)
+                else:
+                    fence.lose()
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

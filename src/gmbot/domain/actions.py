@@ -70,6 +70,10 @@ class OutboxEntry:
     entry_id: str  # the outbox's own id of the entry
     action: Action
     deliveries: int = 1  # how many times it was handed out (>1: taken over or retried)
+    # The fence: who took it and the outbox's delivery count then. Settling, postponing
+    # or extending is refused once another consumer (or a later take) has it.
+    consumer: str = ""
+    claim: int = 1
 
 
 # Whose turn it is at Telegram's limits: set by whoever carries an action out, read by

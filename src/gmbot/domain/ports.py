@@ -124,11 +124,38 @@ class ExemptRepository(ABC):
 
 
 class RestrictionRepository(ABC):
-    """Mutes GMBot applied itself."""
+    """Mutes GMBot applied itself (ACTIVE) or is applying (INTENT)."""
 
     @abstractmethod
     async def add(self, restriction: Restriction) -> None:
         """Insert or replace the (chat, user) restriction."""
+
+    @abstractmethod
+    async def intend(self, restriction: Restriction) -> Restriction:
+        """Record the intent to mute, in one statement, before Telegram is asked.
+
+        With no record for the pair, `restriction` is written as it is (an INTENT);
+        over an INTENT (an unfinished attempt) its until and checked_at are taken from
+        `restriction`, its created_at kept; an ACTIVE record is left as it is. Returns
+        the record as it now stands.
+        """
+
+    @abstractmethod
+    async def discard(self, restriction: Restriction) -> bool:
+        """Remove the pair's record if it is still the one read: same state and
+        created_at (a mute applied again meanwhile is another record, and stays)."""
+
+    @abstractmethod
+    async def touch(self, chat_id: int, user_id: int, checked_at: datetime) -> bool:
+        """Set checked_at; False when there is no record."""
+
+    @abstractmethod
+    async def intents(self, before: datetime, limit: int) -> list[Restriction]:
+        """INTENT records last worked on before `before` (or never), longest ago first."""
+
+    @abstractmethod
+    async def least_checked(self, limit: int) -> list[Restriction]:
+        """ACTIVE records, never checked first, then longest ago."""
 
     @abstractmethod
     async def get(self, chat_id: int, user_id: int) -> Restriction | None: ...
@@ -201,7 +228,11 @@ class UnitOfWorkFactory(ABC):
 
 
 class CacheUnavailable(Exception):
-    """The shared cache cannot be reached; callers degrade to the database and Telegram."""
+    """The shared cache (Redis) cannot be reached: the work is retried once it is back."""
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached (connection refused, lost, timed out)."""
 
 
 class GateState(StrEnum):
@@ -275,6 +306,19 @@ class Throttle(ABC):
     async def release(self, key: str) -> None: ...
 
 
+class JobLock(ABC):
+    """Fleet-wide locks: a background job's sweep runs on one instance at a time."""
+
+    @abstractmethod
+    async def hold(self, name: str, seconds: float) -> str | None:
+        """Take lock `name` for `seconds`: a token when taken, None while another
+        holder has it. Raises CacheUnavailable when the lock store cannot be reached."""
+
+    @abstractmethod
+    async def release(self, name: str, token: str) -> bool:
+        """Free the lock if `token` still holds it (a lapsed hold frees nothing)."""
+
+
 @dataclass(frozen=True, slots=True)
 class DueDeletion:
     chat_id: int
@@ -341,14 +385,23 @@ class Outbox(ABC):
         already settled are dropped, never handed out."""
 
     @abstractmethod
-    async def settle(self, entries: Sequence[OutboxEntry]) -> None:
-        """Carried out (or permanently refused): never hand these keys out again."""
+    async def settle(self, entries: Sequence[OutboxEntry]) -> int:
+        """Carried out (or permanently refused): never hand these keys out again.
+
+        Fenced: an entry handed to another consumer since it was taken (this one was
+        presumed dead) is left to that consumer. Returns how many were settled."""
 
     @abstractmethod
-    async def extend(self, consumer: str, entries: Sequence[OutboxEntry]) -> int:
+    async def postpone(self, entries: Sequence[OutboxEntry], delay: float) -> int:
+        """A transient failure: hand these out again, to any consumer, once `delay`
+        seconds have passed (their attempts counted on). Entries no longer this
+        consumer's (taken over meanwhile) are left alone; returns how many were moved."""
+
+    @abstractmethod
+    async def extend(self, consumer: str, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:
         """Still at work on these: restart their claim timeout, so they are not handed
-        to another consumer. Entries taken over by another consumer meanwhile are left
-        to it; returns how many are still this consumer's."""
+        to another consumer. Entries taken over by another consumer (or handed out
+        again) meanwhile are left to it; returns those still this consumer's."""
 
     @abstractmethod
     async def forget(self, keys: Sequence[str]) -> None:

@@ -103,6 +103,12 @@ class MemberInfo:
     is_bot: bool = False
     rights: frozenset[str] = field(default_factory=frozenset)  # admin can_* rights held
     until: datetime | None = None
+    can_send_messages: bool = True  # False only for a RESTRICTED member who may not post
+
+    @property
+    def is_muted(self) -> bool:
+        """Restricted from posting: what GMBot's mute does (another restriction is not)."""
+        return self.status is MemberStatus.RESTRICTED and not self.can_send_messages
 
     @property
     def is_admin(self) -> bool:
@@ -162,11 +168,22 @@ class BotBlocked(TelegramError):
 
 
 class TelegramUnavailable(TelegramError):
-    """Network error, 5xx, or a retry_after longer than the call may wait."""
+    """Network error, 5xx, or a retry_after longer than the call may wait.
 
-    def __init__(self, description: str, method: str = "", retry_after: float | None = None):
+    `outcome_unknown`: a write was sent and not answered (timed out): Telegram may
+    still carry it out, so whoever retries looks at the outcome before acting again."""
+
+    def __init__(
+        self,
+        description: str,
+        method: str = "",
+        retry_after: float | None = None,
+        *,
+        outcome_unknown: bool = False,
+    ):
         super().__init__(description, method)
         self.retry_after = retry_after
+        self.outcome_unknown = outcome_unknown
 
 
 class BadRequest(TelegramError):
@@ -183,3 +200,37 @@ class RetryLater(Exception):
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"retry after {retry_after:.0f}s")
         self.retry_after = retry_after
+
+
+# Why Telegram refused an action for good, as audited and counted (a small, fixed set
+# of labels: Telegram's texts vary and would make unbounded metric labels).
+_REFUSAL_TEXTS: tuple[tuple[str, str], ...] = (
+    ("message to delete not found", "message_gone"),
+    ("message can't be deleted", "message_undeletable"),
+    ("message to edit not found", "message_gone"),
+    ("user is an administrator", "target_is_admin"),
+    ("can't remove chat owner", "target_is_admin"),
+    ("user not found", "user_gone"),
+    ("participant_id_invalid", "user_gone"),
+    ("chat not found", "chat_gone"),
+    ("bot was kicked", "bot_removed"),
+    ("bot is not a member", "bot_removed"),
+    ("upgraded to a supergroup", "chat_migrated"),
+)
+
+
+def refusal_reason(err: TelegramError) -> str:
+    """A short, stable label for a permanent refusal."""
+    low = err.description.lower()
+    for text, reason in _REFUSAL_TEXTS:
+        if text in low:
+            return reason
+    if isinstance(err, NotEnoughRights):
+        return "no_rights"
+    if isinstance(err, ChatNotFound):
+        return "not_found"
+    if isinstance(err, BotBlocked):
+        return "forbidden"
+    if isinstance(err, MemberListInaccessible):
+        return "member_list_inaccessible"
+    return "bad_request"

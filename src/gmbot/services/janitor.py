@@ -10,9 +10,11 @@ from collections.abc import Callable
 import structlog
 
 from gmbot.domain.ports import PromptStore, TelegramGateway
-from gmbot.domain.telegram import RetryLater, TelegramError
+from gmbot.domain.telegram import RetryLater, TelegramError, TelegramUnavailable
 
 log = structlog.get_logger(__name__)
+
+RETRY_AFTER = 5.0  # seconds before a prompt Telegram could not delete is tried again
 
 
 class PromptJanitor:
@@ -37,6 +39,11 @@ class PromptJanitor:
                 await self._prompts.clear(item.chat_id, item.user_id)
             try:
                 await self._telegram.delete_message(item.chat_id, item.message_id)
-            except (TelegramError, RetryLater) as err:
+            except (TelegramUnavailable, RetryLater) as err:
+                # Telegram could not now: the prompt must still go, a little later.
+                wait = getattr(err, "retry_after", None) or RETRY_AFTER
+                await self._prompts.schedule_deletion(item, self._clock() + wait)
+                log.info("prompt_expiry_delete_retry", chat_id=item.chat_id, error=str(err))
+            except TelegramError as err:  # gone already, or no right: nothing left to do
                 log.info("prompt_expiry_delete_failed", chat_id=item.chat_id, error=str(err))
         return len(due)

@@ -161,7 +161,7 @@ class MuteReconciler:
             record.created_at,
         ):
             return "skipped"
-        if member.status is MemberStatus.RESTRICTED:
+        if member.is_muted:
             await self._muter.confirm(current, AuditKind.MUTE_REPAIRED, "intent confirmed")
             return "confirmed"
         if member.is_admin:
@@ -191,7 +191,7 @@ class MuteReconciler:
         if isinstance(member, str):
             await self._muter.drop(record, member)
             return "released"
-        if member.status is MemberStatus.RESTRICTED:
+        if member.is_muted:
             await self._touch(record)
             return "checked"
         await self._muter.drop(record, "no restriction in Telegram")

@@ -64,7 +64,14 @@ class MuteService:
         if not record.is_intent:
             log.info("mute_already_active", chat_id=group.chat_id, user_id=user_id)
             return MuteOutcome.MUTED
-        # A new intent, or our own unfinished one: restricting again changes nothing.
+        if record.created_at < now and await self._applied_meanwhile(group.chat_id, user_id):
+            # Our own earlier attempt timed out and Telegram carried it out after all:
+            # restricting again would be a second mute. Recorded as done instead.
+            await self.confirm(record, AuditKind.MUTE, f"until={record.until} (after a timeout)")
+            self._metrics.user_muted()
+            log.info("user_muted", chat_id=group.chat_id, user_id=user_id, late=True)
+            return MuteOutcome.MUTED
+        # A new intent, or our own unfinished one Telegram does not show.
         try:
             await self._telegram.restrict(group.chat_id, user_id, MUTED, until)
         except TelegramUnavailable:
@@ -87,6 +94,16 @@ class MuteService:
         self._metrics.user_muted()
         log.info("user_muted", chat_id=group.chat_id, user_id=user_id)
         return MuteOutcome.MUTED
+
+    async def _applied_meanwhile(self, chat_id: int, user_id: int) -> bool:
+        """Whether an earlier attempt's restriction is in force (a look before acting
+        again; a failed look means acting, which is at worst the same mute twice)."""
+        try:
+            return (await self._telegram.get_member(chat_id, user_id)).is_muted
+        except TelegramUnavailable:
+            raise  # retried later, looking again
+        except TelegramError:
+            return False
 
     def until_for(self, group: ProtectedGroup, now: datetime) -> datetime | None:
         """When a mute applied now ends (None: until verified)."""

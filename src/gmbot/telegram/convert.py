@@ -70,6 +70,7 @@ def member_info(member: AnyMember) -> MemberInfo:
         is_bot=member.user.is_bot,
         rights=rights,
         until=_until(getattr(member, "until_date", None)),
+        can_send_messages=bool(getattr(member, "can_send_messages", True)),
     )
 
 

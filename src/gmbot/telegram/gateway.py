@@ -41,6 +41,7 @@ from aiogram.methods import (
 from aiogram.methods.base import TelegramMethod
 
 from gmbot.domain.actions import CURRENT_PRIORITY
+from gmbot.domain.fencing import check_fence
 from gmbot.domain.ports import RateLimiter, TelegramGateway
 from gmbot.domain.telegram import (
     BadRequest,
@@ -56,7 +57,7 @@ from gmbot.domain.telegram import (
 from gmbot.metrics import Metrics
 from gmbot.telegram import budget, convert
 from gmbot.telegram.errors import classify, error_kind
-from gmbot.telegram.flood import CallLimits, limits_for, spread, wait_turn
+from gmbot.telegram.flood import WRITE_METHODS, CallLimits, limits_for, spread, wait_turn
 
 T = TypeVar("T")
 
@@ -245,9 +246,12 @@ class AiogramGateway(TelegramGateway):
         attempt = 0
         while True:
             await self._wait_turn(limits)
+            # Last moment to find the work gone to another holder (this process was
+            # frozen, or waited past its lease): then the call is not made at all.
+            check_fence()
             self._metrics.api_calls.labels(self._metrics.instance_id, name).inc()
             try:
-                result = await self._bot(method, request_timeout=int(self._timeout))
+                result = await self._bot(method, request_timeout=max(1, round(self._timeout)))
                 self._last_ok = time.time()
                 return result
             except TelegramRetryAfter as exc:
@@ -269,11 +273,18 @@ class AiogramGateway(TelegramGateway):
                 delay = self._retry_base * 2 ** (attempt - 1)
                 left = budget.remaining()
                 text = exc.message if isinstance(exc, TelegramAPIError) else str(exc)
-                if attempt > self._retries or (left is not None and delay >= left):
+                # A write sent and never answered (a timeout, a dropped connection) may
+                # still be carried out by Telegram: sending it again at once could do it
+                # twice, so the caller decides, after looking, once the outcome shows.
+                unknown = name in WRITE_METHODS and _maybe_applied(exc)
+                if unknown or attempt > self._retries or (left is not None and delay >= left):
                     self._count_error(name, "TelegramUnavailable")
                     self._last_error = (time.time(), text)
-                    log.warning("telegram_unavailable", method=name, error=text, attempts=attempt)
-                    raise TelegramUnavailable(text, name) from exc
+                    log.warning(
+                        "telegram_unavailable", method=name, error=text, attempts=attempt,
+                        outcome_unknown=unknown,
+                    )  # fmt: skip
+                    raise TelegramUnavailable(text, name, outcome_unknown=unknown) from exc
                 await asyncio.sleep(delay)
             except TelegramAPIError as exc:
                 err = classify(exc, name)
@@ -285,3 +296,14 @@ class AiogramGateway(TelegramGateway):
 
     def _count_error(self, method: str, kind: str) -> None:
         self._metrics.api_errors.labels(self._metrics.instance_id, method, kind).inc()
+
+
+# aiogram's texts for a request that never reached Telegram (the connection could not
+# be made): safe to send again. Any other network error may have been applied.
+_NOT_SENT = ("ClientConnectorError", "ClientConnectorDNSError", "ClientConnectorSSLError")
+
+
+def _maybe_applied(exc: Exception) -> bool:
+    if not isinstance(exc, TelegramNetworkError):
+        return False  # Telegram answered (5xx) or sent something unreadable: not applied
+    return not exc.message.startswith(_NOT_SENT)

@@ -115,7 +115,7 @@ class GateClaimsContract:
         retried = await claims.claim_lookup(3, CHAT, USER)
         assert (retried.claim, retried.attempt) == (ClaimState.CLAIMED, 2)
         assert (await updates.claim(3)).state is ClaimState.LEASED
-        await updates.finish(3)
+        await updates.finish(3, retried.token)
         assert (await claims.claim_lookup(3, CHAT, USER)).claim is ClaimState.DONE
         await arrange(redis, namespace, GateState.VERIFIED)
         await claims.claim_lookup(4, CHAT, USER)  # settled: done at once

@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from gmbot.cache import create_redis
 from gmbot.cache.outbox import RedisOutbox
 from gmbot.domain.actions import Action, ActionKind, OutboxEntry, Priority
+from gmbot.domain.fencing import Fence, LeaseLost, fenced
 from gmbot.domain.ports import CacheUnavailable, Outbox
 from tests.fakes.clock import FakeClock
 from tests.fakes.outbox import InMemoryOutbox
@@ -277,10 +278,10 @@ async def test_a_consumer_at_work_keeps_its_entries_by_extending_them(backend: B
     held = await outbox.take("busy", 10)
     for _ in range(3):  # three claim timeouts in all, each cut short by an extension
         await backend.elapse(SHORT_CLAIM_MS * 0.6 / 1000)
-        assert await outbox.extend("busy", held) == 2
+        assert len(await outbox.extend("busy", held)) == 2
         await backend.elapse(SHORT_CLAIM_MS * 0.6 / 1000)
         assert await outbox.take("other", 10) == []
-        assert await outbox.extend("busy", held) == 2
+        assert len(await outbox.extend("busy", held)) == 2
     await backend.elapse(SHORT_CLAIM_MS * 1.5 / 1000)  # no extension now: taken over
     taken = await outbox.take("other", 10)
     assert keys(taken) == ["del", "prompt"]
@@ -294,13 +295,71 @@ async def test_extending_never_takes_back_what_another_consumer_took(backend: Ba
     await backend.elapse(SHORT_CLAIM_MS * 1.5 / 1000)
     taken = await outbox.take("alive", 10)
     assert keys(taken) == ["del"]
-    assert await outbox.extend("frozen", held) == 0
+    assert await outbox.extend("frozen", held) == []
     await backend.elapse(SHORT_CLAIM_MS * 0.6 / 1000)
-    assert await outbox.extend("alive", taken) == 1
+    assert await outbox.extend("alive", taken) == taken
     await backend.elapse(SHORT_CLAIM_MS * 0.6 / 1000)
     assert await outbox.take("frozen", 10) == []  # still the live consumer's
     await outbox.settle(taken)
-    assert await outbox.extend("alive", taken) == 0  # settled: nothing left to extend
+    assert await outbox.extend("alive", taken) == []  # settled: nothing left to extend
+
+
+async def test_a_postponed_entry_comes_back_after_its_delay_to_any_consumer(
+    backend: Backend,
+) -> None:
+    outbox = backend.outbox()
+    await outbox.record([act(ActionKind.MUTE, "mute", user="7"), act(ActionKind.DELETE, "del")])
+    taken = await outbox.take("w1", 10)
+    mute = next(e for e in taken if e.action.key == "mute")
+    assert await outbox.postpone([mute], 0.2) == 1
+    assert await outbox.backlog() == 2  # still to do, waiting
+    assert keys(await outbox.take("w2", 10)) == []  # del is w1's; mute not due yet
+    await backend.elapse(0.3)
+    again = await outbox.take("w2", 10)
+    assert keys(again) == ["mute"]
+    assert again[0].action.fields == {"user": "7"}
+    assert again[0].deliveries == 2  # the attempts go on counting
+    assert await outbox.postpone(again, 0) == 1
+    third = await outbox.take("w3", 10)
+    assert [e.deliveries for e in third] == [3]
+    assert await outbox.settle(third) == 1
+    assert await outbox.record([act(ActionKind.MUTE, "mute", user="7")]) == 0  # still done
+
+
+async def test_a_consumer_taken_over_can_neither_settle_nor_postpone(backend: Backend) -> None:
+    outbox = backend.outbox(claim_after_ms=SHORT_CLAIM_MS)
+    await outbox.record([act(ActionKind.DELETE, "del"), act(ActionKind.MUTE, "mute", user="1")])
+    stale = await outbox.take("frozen", 10)
+    await backend.elapse(SHORT_CLAIM_MS * 1.5 / 1000)
+    live = await outbox.take("alive", 10)
+    assert keys(live) == ["del", "mute"]
+    assert await outbox.settle(stale) == 0  # the stale holder's acknowledgement is refused
+    assert await outbox.postpone(stale, 0) == 0
+    assert await outbox.backlog() == 2
+    # Its done marks were refused too: the key is not done, the live consumer's entry stands.
+    assert await outbox.settle(live) == 2
+    assert await outbox.backlog() == 0
+
+
+async def test_a_second_take_by_the_same_consumer_fences_out_the_first(backend: Backend) -> None:
+    outbox = backend.outbox(claim_after_ms=SHORT_CLAIM_MS)
+    await outbox.record([act(ActionKind.DELETE, "del")])
+    first = await outbox.take("w1", 10)
+    await backend.elapse(SHORT_CLAIM_MS * 1.5 / 1000)
+    second = await outbox.take("w1", 10)  # the same name, after its claim lapsed
+    assert [e.claim for e in second] == [first[0].claim + 1]
+    assert await outbox.extend("w1", first) == []
+    assert await outbox.settle(first) == 0
+    assert await outbox.settle(second) == 1
+
+
+async def test_record_under_a_lost_lease_raises_and_writes_nothing(backend: Backend) -> None:
+    outbox = backend.outbox()
+    gone = Fence("update 7", time.monotonic() - 1, redis_key="t:nobody-holds-this", token="x")
+    with fenced(gone), pytest.raises(LeaseLost):
+        await outbox.record([act(ActionKind.DELETE, "del")])
+    assert await outbox.backlog() == 0
+    assert await outbox.record([act(ActionKind.DELETE, "del")]) == 1  # the key was not taken
 
 
 async def test_a_reclaim_counts_within_count_and_priority(backend: Backend) -> None:
@@ -609,4 +668,4 @@ async def test_take_and_settle_of_many_entries_are_one_round_trip_each(
     assert trips == [["EVALSHA"]]
     trips.clear()
     assert await outbox.backlog() == 0
-    assert trips == [["XLEN"] * 5]
+    assert trips == [["XLEN"] * 6]  # the five priorities and the postponed ones

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import fakeredis
 import pytest
 
+from gmbot.cache.outbox import RedisOutbox
 from gmbot.cache.update_claims import ClaimState, RedisUpdateClaims
 from gmbot.delivery.guard import Admission, UpdateGuard
+from gmbot.domain.actions import Action, ActionKind
+from gmbot.domain.fencing import LeaseLost, check_fence
 from gmbot.metrics import Metrics
 
 
@@ -37,7 +41,7 @@ async def test_claim_lifecycle(redis: Any) -> None:
     await a.release(1, first.token)
     again = await b.claim(1)
     assert (again.state, again.attempt) == (ClaimState.CLAIMED, 2)
-    await b.finish(1)
+    assert await b.finish(1, again.token)
     assert (await a.claim(1)).state is ClaimState.DONE
     assert await redis.ttl("t:update:1") > 86000
 
@@ -134,3 +138,65 @@ async def test_concurrent_claims_admit_exactly_one(redis: Any) -> None:
     ]
     tickets = await asyncio.gather(*(g.admit(99) for g in guards))
     assert sum(t.admission is Admission.HANDLE for t in tickets) == 1
+
+
+async def test_a_stale_holders_done_mark_is_refused(redis: Any) -> None:
+    a, b = claims(redis, lease=0.2), claims(redis, instance="b")
+    stale = await a.claim(8)
+    await asyncio.sleep(0.3)  # the holder froze: its lease lapsed
+    live = await b.claim(8)
+    assert live.state is ClaimState.CLAIMED
+    assert not await a.finish(8, stale.token)
+    assert (await a.claim(8)).state is ClaimState.LEASED  # still the live holder's
+    assert await b.finish(8, live.token)
+    assert (await a.claim(8)).state is ClaimState.DONE
+
+
+async def test_a_lapsed_lease_nobody_took_is_still_marked_done(redis: Any) -> None:
+    a = claims(redis, lease=0.2)
+    held = await a.claim(9)
+    await asyncio.sleep(0.3)
+    assert await a.finish(9, held.token)  # the work was done: a redelivery must not redo it
+    assert (await a.claim(9)).state is ClaimState.DONE
+
+
+async def test_a_holder_frozen_past_its_lease_makes_no_call_and_marks_nothing(
+    redis: Any,
+) -> None:
+    guard = UpdateGuard(claims(redis, lease=0.3), Metrics("f1"), max_attempts=3)
+    other = UpdateGuard(claims(redis, lease=0.3, instance="b"), Metrics("f2"), max_attempts=3)
+    outbox = RedisOutbox(redis, namespace="t:")
+    calls: list[str] = []
+
+    async def frozen() -> None:
+        time.sleep(0.45)  # noqa: ASYNC251 - the process frozen (SIGSTOP): nothing else runs
+        assert (await other.admit(21)).admission is Admission.HANDLE  # the redelivery
+        with pytest.raises(LeaseLost):  # Redis refuses the stale holder's record
+            await outbox.record([Action(ActionKind.DELETE, -100, "del:-100:5", {"message": "5"})])
+        check_fence()  # what the gateway asks before every Bot API call
+        calls.append("telegram")
+
+    ticket = await guard.admit(21)
+    with pytest.raises(LeaseLost):
+        await guard.run(ticket, frozen)
+    assert calls == []
+    assert await outbox.backlog() == 0
+    # Not marked done by the stale holder: the live one still has it.
+    assert (await other.admit(21)).admission is Admission.DUPLICATE_IN_FLIGHT
+
+
+async def test_a_live_holders_fence_lets_its_work_through(redis: Any) -> None:
+    guard = UpdateGuard(claims(redis, lease=0.3), Metrics("f3"), max_attempts=3)
+    outbox = RedisOutbox(redis, namespace="t:")
+
+    async def work() -> int:
+        await asyncio.sleep(0.5)  # longer than the lease: renewals keep it ours
+        check_fence()
+        return await outbox.record(
+            [Action(ActionKind.DELETE, -100, "del:-100:6", {"message": "6"})]
+        )
+
+    ticket = await guard.admit(22)
+    assert await guard.run(ticket, work) == 1
+    check_fence()  # outside any work: nothing to check
+    assert (await guard.admit(22)).admission is Admission.DUPLICATE_DONE

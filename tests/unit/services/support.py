@@ -103,9 +103,10 @@ class Env:
         return verdict
 
     async def retry_due(self) -> int:
-        """Let the claim timeout pass, so what was taken but not settled (a transient
-        failure) is handed out again, and drain."""
-        self.clock.advance(self.settings.outbox_claim_after + 0.1)
+        """Let the claim timeout and the longest retry backoff pass, so what was taken
+        but not settled (a transient failure, postponed) is handed out again; drain."""
+        s = self.settings
+        self.clock.advance(max(s.outbox_claim_after, s.outbox_retry_cap * 1.25) + 0.1)
         return await self.drain()
 
     # ---- reading the outcome
@@ -212,6 +213,9 @@ def unit_settings(*, fail_open: bool = True) -> Settings:
         verify_cache_ttl=VERIFY_TTL,
         negative_cache_ttl=NEGATIVE_TTL,
         owner_ids="",
+        # A failed action comes back within retry_due()'s step (the claim timeout).
+        outbox_retry_base=0.5,
+        outbox_retry_cap=2.0,
     )
 
 

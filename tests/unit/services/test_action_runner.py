@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Sequence
 
 from structlog.testing import capture_logs
 
 from gmbot.domain.actions import ActionKind, OutboxEntry
-from gmbot.domain.telegram import BadRequest, MemberStatus, TelegramUnavailable
+from gmbot.domain.fencing import Fence
+from gmbot.domain.models import AuditKind
+from gmbot.domain.telegram import BadRequest, MemberStatus, RetryLater, TelegramUnavailable
 from gmbot.services import gate_plan as plan
-from gmbot.services.action_runner import BATCH, MAX_DELIVERIES
+from gmbot.services.action_runner import BATCH, RetryPolicy
 from tests.unit.services.support import (
     CH_A,
     CHAT,
@@ -161,7 +164,7 @@ async def test_telegram_unavailable_leaves_deletions_in_the_outbox_until_retried
     assert len(env.outbox.entries()) == 3
     assert all(i in env.telegram.messages[CHAT] for i in ids)
     assert outbox_count(env, "delete", "retry") == 3
-    # Still held by this consumer: draining again before the claim lapses does nothing.
+    # Postponed: draining again before its backoff has passed does nothing.
     assert await env.drain() == 0
     assert env.telegram.count("delete_messages") == 1
 
@@ -253,6 +256,7 @@ async def test_check_of_a_member_is_done_without_further_actions(env: Env) -> No
 
 
 async def test_an_unexpected_error_is_retried_then_given_up(env: Env) -> None:
+    MAX_DELIVERIES = env.settings.outbox_max_attempts
     await env.protect()
     await env.outbox.record([plan.mute(message(env), [CH_A], now=0)])
     env.telegram.fail("restrict", RuntimeError("a bug"), times=10 * MAX_DELIVERIES)
@@ -307,3 +311,124 @@ async def test_each_chats_deletions_are_settled_as_soon_as_they_are_done(env: En
     release.set()
     await runner
     assert settled[1] == [f"del:{OTHER_CHAT}:{slow.message_id}"]
+
+
+# --------------------------------------------------------------------------- faults
+
+
+async def test_a_refusal_is_audited_and_counted_with_its_reason(env: Env) -> None:
+    await env.protect()
+    ids = posted(env, 2)
+    await record_deletions(env, CHAT, ids)
+    env.telegram.fail("delete_messages", BadRequest("Bad Request: message to delete not found"))
+
+    assert await env.drain() == 2
+
+    refusals = env.counter("bot_action_refusals_total", kind="delete", reason="message_gone")
+    assert refusals == 2
+    audited = [e for e in await env.audit() if e.kind is AuditKind.ACTION_REFUSED]
+    assert len(audited) == 2
+    assert all("message_gone" in e.detail and "delete" in e.detail for e in audited)
+
+
+async def test_transient_failures_back_off_and_the_action_is_done_once(env: Env) -> None:
+    """Each attempt waits longer than the last; the attempts count across postponements,
+    and the action is carried out once Telegram takes it."""
+    await env.protect()
+    await env.outbox.record([plan.mute(message(env), [CH_A], now=0)])
+    env.telegram.fail("restrict", TelegramUnavailable("Bad Gateway"), times=3)
+
+    assert await env.drain() == 0  # first attempt failed: postponed
+    assert await env.drain() == 0  # not due yet: nothing is retried at once
+    assert env.telegram.count("restrict") == 1
+    for attempt in (2, 3, 4):
+        env.clock.advance(env.settings.outbox_retry_cap * 1.25 + 0.1)
+        await env.drain()
+        assert env.telegram.count("restrict") == attempt
+    assert outbox_count(env, "mute", "retry") == 3
+    assert outbox_count(env, "mute", "done") == 1
+    assert [a for a in env.outbox.entries() if a.kind is ActionKind.MUTE] == []
+    await env.retry_due()
+    assert env.telegram.count("restrict") == 4
+
+
+def test_the_backoff_doubles_up_to_its_cap_and_honours_retry_after() -> None:
+    policy = RetryPolicy(base=0.5, cap=8.0, max_attempts=10)
+    for attempts, nominal in ((1, 0.5), (2, 1.0), (3, 2.0), (5, 8.0), (9, 8.0)):
+        delays = [policy.delay(attempts) for _ in range(50)]
+        assert all(0.75 * nominal <= d <= 1.25 * nominal for d in delays)
+    assert policy.delay(1, RetryLater(30)) == 30  # never sooner than Telegram asked
+
+
+async def test_an_entry_whose_claim_lapsed_is_left_alone(env: Env) -> None:
+    """A worker frozen past its claim makes no call for the entry and neither settles
+    nor postpones it: another consumer has it by now."""
+    await env.protect()
+    ids = posted(env, 1)
+    await record_deletions(env, CHAT, ids)
+    taken = await env.outbox.take("frozen", 10)
+    lapsed = {e.entry_id: Fence(e.entry_id, time.monotonic() - 1) for e in taken}
+
+    assert await env.runner.run(taken, env.outbox.settle, lapsed) == []
+
+    assert env.telegram.count("delete_messages") == 0
+    assert outbox_count(env, "delete", "fenced") == 1
+    assert len(env.outbox.entries()) == 1  # still there, for whoever takes it next
+
+
+def test_after_a_call_that_timed_out_the_retry_waits_for_its_outcome() -> None:
+    policy = RetryPolicy(base=0.5, cap=8.0, unknown_wait=10.0)
+    hung = TelegramUnavailable("Request timeout error", "restrictChatMember", outcome_unknown=True)
+    assert policy.delay(1, hung) == 10.0
+    assert policy.delay(1, TelegramUnavailable("Bad Gateway")) < 1
+
+
+async def test_an_action_stranded_by_a_redis_outage_survives_redis_coming_back_empty(
+    env: Env,
+) -> None:
+    """Telegram failed and the outbox was gone too, so the entry could not be put back:
+    the worker keeps it and records it again once Redis answers, here empty."""
+    await env.protect()
+    ids = posted(env, 1)
+    await record_deletions(env, CHAT, ids)
+    real = env.telegram.delete_messages
+
+    async def down_with_redis(chat_id: int, message_ids: Sequence[int]) -> None:
+        env.outbox.available = False
+        raise TelegramUnavailable("Bad Gateway")
+
+    env.telegram.delete_messages = down_with_redis  # type: ignore[method-assign]
+    assert await env.workers.drain() == 0
+    env.telegram.delete_messages = real  # type: ignore[method-assign]
+    env.outbox.lose_everything()  # Redis restarted without its data
+    env.outbox.available = True
+
+    assert await env.drain() == 1
+
+    assert ids[0] not in env.telegram.messages[CHAT]
+    assert env.telegram.count("delete_messages") == 1
+    assert await env.retry_due() == 0
+
+
+async def test_a_settle_the_outbox_missed_is_made_later_and_nothing_is_done_twice(
+    env: Env,
+) -> None:
+    await env.protect()
+    ids = posted(env, 1)
+    await record_deletions(env, CHAT, ids)
+    real = env.telegram.delete_messages
+
+    async def then_redis_goes(chat_id: int, message_ids: Sequence[int]) -> None:
+        await real(chat_id, message_ids)
+        env.outbox.available = False
+
+    env.telegram.delete_messages = then_redis_goes  # type: ignore[method-assign]
+    assert await env.workers.drain() == 1  # done; its settle could not be written
+    env.telegram.delete_messages = real  # type: ignore[method-assign]
+    env.outbox.available = True
+    assert len(env.outbox.entries()) == 1
+
+    await env.drain()  # the settle is made first: nothing is handed out again
+    assert env.outbox.entries() == []
+    await env.retry_due()
+    assert env.telegram.count("delete_messages") == 1

@@ -282,3 +282,24 @@ async def test_a_restriction_lifted_in_telegram_drops_an_intent(env: Env) -> Non
 
     assert await env.muter.released(CHAT, USER)
     assert await env.restriction(CHAT, USER) is None
+
+
+async def test_a_retry_after_a_timeout_telegram_carried_out_mutes_no_second_time(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first restrict timed out but was applied: the retry looks before acting."""
+    group = await env.protect()
+    seen = observe_restrict(env, monkeypatch, after=lost_answer)
+    with pytest.raises(TimeoutError):
+        await env.muter.mute(group, USER)
+    monkeypatch.undo()
+    env.clock.advance(10)
+
+    assert await env.muter.mute(group, USER) is MuteOutcome.MUTED
+
+    assert len(seen) == 1  # one restrict in all
+    assert env.telegram.count("get_member") == 1  # the look before the retry
+    mute = await env.restriction(CHAT, USER)
+    assert mute is not None
+    assert mute.state is MuteState.ACTIVE
+    assert env.telegram.is_muted(CHAT, USER)

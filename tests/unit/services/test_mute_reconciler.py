@@ -15,6 +15,7 @@ from gmbot.domain.actions import CURRENT_PRIORITY, Priority
 from gmbot.domain.models import AuditKind, GroupSettings, MuteState, Restriction
 from gmbot.domain.telegram import (
     MUTED,
+    PERMISSION_FIELDS,
     BotBlocked,
     ChatNotFound,
     MemberInfo,
@@ -243,6 +244,21 @@ async def test_an_active_record_without_a_restriction_is_forgotten(env: Env) -> 
     env.reset_counters()
     await env.gate_message(message(env))
     assert env.telegram.count("restrict") == 1
+
+
+async def test_an_admins_partial_restriction_is_not_taken_for_gmbots_mute(env: Env) -> None:
+    """Restricted, but allowed to post (an admin took only media away): GMBot's mute is
+    not there any more, so its record goes."""
+    await env.protect()
+    await env.gate_message(message(env))
+    partial = {**dict.fromkeys(PERMISSION_FIELDS, True), "can_send_photos": False}
+    await env.telegram.restrict(CHAT, USER, partial, None)
+    assert not env.telegram.is_muted(CHAT, USER)
+    env.clock.advance(5)
+
+    assert await reconciler(env).sweep() == {"released": 1}
+
+    assert await env.restriction(CHAT, USER) is None
 
 
 async def test_a_timed_mute_that_ran_out_is_forgotten_without_asking(env: Env) -> None:

@@ -149,7 +149,7 @@ async def test_item_without_user_only_deletes(env: Env) -> None:
     assert await env.prompts.current(CHAT, USER) == 111
 
 
-async def test_delete_errors_do_not_stop_the_sweep(env: Env) -> None:
+async def test_delete_errors_do_not_stop_the_sweep_and_transient_ones_come_back(env: Env) -> None:
     now = env.clock()
     ids = [env.telegram.post(CHAT, env.telegram.bot.id) for _ in range(3)]
     for i, message_id in enumerate(ids):
@@ -158,7 +158,16 @@ async def test_delete_errors_do_not_stop_the_sweep(env: Env) -> None:
     env.telegram.fail("delete_message", TelegramUnavailable("down"), message_id=ids[1])
     assert await env.janitor.sweep() == 3
     assert list(env.telegram.messages[CHAT]) == ids[:2]
-    assert await env.janitor.sweep() == 0  # handed out once, even when deletion failed
+    assert await env.janitor.sweep() == 0  # the failed ones wait before another try
+    # Telegram is back: after its retry_after (or the janitor's pause) each is deleted once.
+    env.clock.advance(5)
+    assert await env.janitor.sweep() == 1
+    assert list(env.telegram.messages[CHAT]) == ids[:1]
+    env.clock.advance(25)
+    assert await env.janitor.sweep() == 1
+    assert list(env.telegram.messages[CHAT]) == []
+    assert await env.janitor.sweep() == 0
+    assert env.telegram.count("delete_message") == 5
 
 
 async def test_already_deleted_prompt_is_fine(env: Env) -> None:
