@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import inspect
 import signal
@@ -23,6 +24,7 @@ from gmbot.config import Settings
 from gmbot.container import Application
 from gmbot.container.delivery import registrar_for
 from gmbot.db.engine import pool_status
+from gmbot.delivery.dependencies import DependencyMonitor
 from gmbot.delivery.fast_path import FastPath
 from gmbot.delivery.guard import UpdateGuard
 from gmbot.delivery.outbox_worker import OutboxWorkers
@@ -37,6 +39,12 @@ from gmbot.web.webhook import WebhookHandler
 log = structlog.get_logger(__name__)
 
 WEBHOOK_HANDLER = web.AppKey("webhook_handler", WebhookHandler)
+# aiohttp closes a connection that has not sent a whole request's headers this long
+# after it opened or after its previous response; trickled bytes do not extend it.
+# It is the only bound aiohttp sets on slow headers (nginx in front sets the real
+# one, client_header_timeout), and it must outlast nginx's upstream keepalive_timeout
+# (60 s), or nginx would send a request on a connection we are closing.
+KEEPALIVE_TIMEOUT = 75.0
 
 
 async def resolve(provider: Callable[[], Any]) -> Any:
@@ -61,10 +69,13 @@ class Runtime:
     # None sends every update through the dispatcher (the end-to-end tests compare both).
     fast_path: FastPath | None
     probes: Probes
+    # Redis or the database found down: updates refused until readiness passes again.
+    dependencies: DependencyMonitor
     prompt_sweep: Periodic
     poison_messages: PoisonMessages
     workers: OutboxWorkers
     raid_sweep: Periodic
+    mute_reconciler: Periodic
     tasks: list[asyncio.Task[None]]
 
     @property
@@ -92,6 +103,8 @@ class Runtime:
             previous_allowed=self.registrar().previous_secret_allowed,
             fast_path=self.fast_path,
             poison_messages=self.poison_messages,
+            dependencies=self.dependencies,
+            body_timeout=s.body_timeout,
         )
         app[WEBHOOK_HANDLER] = handler
         app.router.add_post(s.webhook_path, handler.receive)
@@ -101,6 +114,7 @@ class Runtime:
         self.prompt_sweep.stop()
         self.workers.stop()
         self.raid_sweep.stop()
+        self.mute_reconciler.stop()
         if self.tasks:
             _done, pending = await asyncio.wait(self.tasks, timeout=5)
             for task in pending:
@@ -135,7 +149,14 @@ async def _start(settings: Settings, container: Application) -> Runtime:
     prompt_sweep: Periodic = await resolve(delivery.prompt_sweep)
     workers: OutboxWorkers = await resolve(delivery.workers)
     raid_sweep: Periodic = await resolve(delivery.raid_sweep)
+    mute_reconciler: Periodic = await resolve(delivery.mute_reconciler)
     redis: Redis = await resolve(gateways.redis)
+    probes: Probes = await resolve(delivery.probes)
+    # The webhook's refusals and /ready share one view of the dependencies.
+    dependencies = DependencyMonitor(
+        probes.failing_checks, services.metrics, recheck=settings.dependency_recheck
+    )
+    probes.monitor = dependencies
     runtime = Runtime(
         settings=settings,
         container=container,
@@ -145,17 +166,20 @@ async def _start(settings: Settings, container: Application) -> Runtime:
         dispatcher=await resolve(delivery.dispatcher),
         guard=await resolve(delivery.guard),
         fast_path=await resolve(delivery.fast_path),
-        probes=await resolve(delivery.probes),
+        probes=probes,
+        dependencies=dependencies,
         prompt_sweep=prompt_sweep,
         poison_messages=await resolve(delivery.poison_messages),
         workers=workers,
         raid_sweep=raid_sweep,
+        mute_reconciler=mute_reconciler,
         tasks=[asyncio.create_task(prompt_sweep.run(), name="prompt-janitor")],
     )
     if settings.outbox_workers:
         runtime.tasks += [
             asyncio.create_task(workers.run(), name="outbox-workers"),
             asyncio.create_task(raid_sweep.run(), name="raid-sweep"),
+            asyncio.create_task(mute_reconciler.run(), name="mute-reconciler"),
         ]
     _register_pool_gauges(services.metrics, engine, redis)
     # Everything built so far lives as long as the process: keep it out of the
@@ -201,7 +225,7 @@ async def serve(settings: Settings, container: Application) -> None:
 async def _serve_webhook(runtime: Runtime, stop: asyncio.Event) -> None:
     settings = runtime.settings
     app, probes = runtime.web_app()
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.request_budget + 5)
+    runner = web_runner(app, settings)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
     await site.start()
@@ -213,6 +237,18 @@ async def _serve_webhook(runtime: Runtime, stop: asyncio.Event) -> None:
     probes.draining = True
     app[WEBHOOK_HANDLER].draining = True
     await runner.cleanup()
+
+
+def web_runner(
+    app: web.Application, settings: Settings, *, keepalive_timeout: float = KEEPALIVE_TIMEOUT
+) -> web.AppRunner:
+    """The webhook's server: in-flight updates get the budget to finish at shutdown."""
+    return web.AppRunner(
+        app,
+        access_log=None,
+        shutdown_timeout=settings.request_budget + 5,
+        keepalive_timeout=keepalive_timeout,
+    )
 
 
 async def _serve_polling(runtime: Runtime, stop: asyncio.Event) -> None:
@@ -228,5 +264,9 @@ async def _serve_polling(runtime: Runtime, stop: asyncio.Event) -> None:
             poison_messages=runtime.poison_messages,
         )
     )
-    leader = await resolve(runtime.container.delivery.leader)
+    # Updates that met Redis or the database down are left unconfirmed, fetched again
+    # once readiness passes.
+    leader = await resolve(
+        functools.partial(runtime.container.delivery.leader, dependencies=runtime.dependencies)
+    )
     await leader.run(stop)

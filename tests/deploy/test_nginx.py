@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from gmbot.runtime import KEEPALIVE_TIMEOUT
 from tests.deploy.helpers import DEPLOY, need_tool
 
 CONF = DEPLOY / "nginx" / "nginx.conf"
@@ -108,6 +109,29 @@ def test_post_retry_is_explicit_and_explained() -> None:
     comment = comment[comment.rindex("location = /webhook") :]
     assert "update_id" in comment
     assert "non_idempotent" in comment
+
+
+def test_slow_senders_are_cut_off_by_nginx() -> None:
+    """aiohttp has no timeout on a request head (only its 75 s idle timeout from the
+    connection's start): nginx in front must bound heads, bodies and answers itself."""
+    text = _conf_text()
+    for directive in ("client_header_timeout", "client_body_timeout", "send_timeout"):
+        found = re.search(rf"^\s*{directive} (\S+);", text, re.M)
+        assert found, f"{directive} must be set explicitly"
+        assert _seconds(found.group(1)) <= 30, directive
+    assert re.search(r"^\s*reset_timedout_connection on;", text, re.M)
+    zone = re.search(r"^\s*limit_conn_zone \$binary_remote_addr zone=(\w+):\w+;", text, re.M)
+    assert zone, "connections per client address must be limited"
+    limit = re.search(rf"^\s*limit_conn {zone.group(1)} (\d+);", text, re.M)
+    assert limit
+    # Telegram itself opens up to 100 connections (setWebhook max_connections).
+    assert int(limit.group(1)) >= 100
+    # nginx drops idle upstream connections before the bots' 75 s idle timeout does.
+    upstream = re.search(r"upstream bot_backends \{(.*?)\}", text, re.S)
+    assert upstream
+    idle = re.search(r"^\s*keepalive_timeout (\S+);", upstream.group(1), re.M)
+    assert idle
+    assert _seconds(idle.group(1)) < KEEPALIVE_TIMEOUT
 
 
 def test_access_log_is_json() -> None:

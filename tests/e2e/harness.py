@@ -65,6 +65,10 @@ def retry_later(seconds: int) -> Answer:
     return Answer(503, {"ok": False, "error": "retry later"}, str(seconds))
 
 
+# Redis or the database unreachable: asked again after DEPENDENCY_RECHECK (rounded up).
+UNAVAILABLE = retry_later(1)
+
+
 ApiCall = tuple[str, tuple[tuple[str, Any], ...]]  # method, sorted parameters
 
 # Bot API parameters that depend on the clock, not on what the bot decided.
@@ -98,6 +102,9 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "log_format": "console",
         # The harness drains the outbox itself after each delivery (Harness.feed).
         "outbox_workers": False,
+        # After Redis or the database was down, the first update once it is back asks
+        # readiness again (the tests do not wait out a DEPENDENCY_RECHECK).
+        "dependency_recheck": 1e-9,
     }
     values.update(overrides)
     return load_settings(**values)
@@ -143,6 +150,13 @@ class Harness:
     def redis_reachable(self, up: bool) -> None:
         """Simulate a Redis outage (fakeredis raises ConnectionError while down)."""
         self.redis_server.connected = up
+
+    async def database_reachable(self, up: bool) -> None:
+        """Simulate a database outage: the SQLite file's place taken by a directory,
+        which SQLite cannot open (even as root), and the pooled connections dropped."""
+        engine = await resolve(self.runtime.container.gateways.engine)
+        await engine.dispose()
+        _swap_database_file(Path(engine.url.database), up)
 
     async def open_door(self, door: str) -> None:
         """Serve the webhook; updates fed from now on go through `door`."""
@@ -343,6 +357,16 @@ class Harness:
         msgs = self.bot_messages(chat_id)
         assert msgs, f"the bot sent nothing to {chat_id}"
         return str(msgs[-1]["text"])
+
+
+def _swap_database_file(path: Path, up: bool) -> None:
+    away = path.with_name(path.name + ".away")
+    if up:
+        path.rmdir()
+        away.rename(path)
+    else:
+        path.rename(away)
+        path.mkdir()
 
 
 def standard_world(world: TelegramWorld) -> None:

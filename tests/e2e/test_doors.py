@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from gmbot.cache.keys import CacheKeys
+from gmbot.domain.fencing import LeaseLost
 from tests.e2e.harness import (
     ADMIN,
     CHANNEL,
@@ -18,6 +20,7 @@ from tests.e2e.harness import (
     GROUP,
     MEMBER,
     STRANGER,
+    UNAVAILABLE,
     Harness,
     retry_later,
 )
@@ -44,12 +47,12 @@ def redis_down(h: Harness) -> Iterator[None]:
 
 
 @contextmanager
-def gate_crashing(h: Harness) -> Iterator[None]:
+def gate_crashing(h: Harness, error: Exception | None = None) -> Iterator[None]:
     assert h.runtime.services is not None
     gate = h.runtime.services.gate
 
     async def boom(*_a: object, **_k: object) -> None:
-        raise RuntimeError("bug")
+        raise error or RuntimeError("bug")
 
     gate.on_message = boom  # type: ignore[method-assign]
     try:
@@ -75,13 +78,17 @@ def sample(h: Harness, name: str) -> float:
     return value or 0.0
 
 
-async def test_bot_senders_pass_and_redis_down_changes_nothing(protected: Harness) -> None:
+async def test_bot_senders_pass_and_wait_out_redis_down(protected: Harness) -> None:
     h = protected
     assert await h.say(GROUP, HELPER_BOT, "bot talk") == "passed"
     assert await h.edit(GROUP, HELPER_BOT, "edited bot talk") == "passed"
+    talk = {"message": h.message_payload(GROUP, HELPER_BOT, "bot talk, Redis down")}
     with redis_down(h):
-        assert await h.say(GROUP, HELPER_BOT, "bot talk, Redis down") == "passed"
-        assert await h.edit(GROUP, HELPER_BOT, "edited, Redis down") == "passed"
+        # Unclaimed it could be handled twice: answered 503, it comes back later.
+        for _ in range(2):
+            assert await h.feed(talk, update_id=900, answer=UNAVAILABLE) is None
+    assert await h.feed(talk, update_id=900) == "passed"
+    assert await h.feed(talk, update_id=900, answer=DUPLICATE) is None
     assert h.session.calls == []
 
 
@@ -110,10 +117,14 @@ async def test_admins_and_exempt_users_pass_then_cost_nothing(protected: Harness
         assert await h.say(GROUP, ADMIN, text) == "passed"
     assert await h.edit(GROUP, STRANGER, "edited") == "passed"
     assert h.session.calls == []
-    with redis_down(h):  # decided from the database and Telegram instead
-        assert await h.say(GROUP, STRANGER, "exempt, Redis down") == "passed"
-        assert await h.say(GROUP, ADMIN, "admin, Redis down") == "passed"
-    assert deletions(h) == []
+    exempt = {"message": h.message_payload(GROUP, STRANGER, "exempt, Redis down")}
+    admin = {"message": h.message_payload(GROUP, ADMIN, "admin, Redis down")}
+    with redis_down(h):  # not decided without it: delivered again later
+        assert await h.feed(exempt, update_id=901, answer=UNAVAILABLE) is None
+        assert await h.feed(admin, update_id=902, answer=UNAVAILABLE) is None
+    assert await h.feed(exempt, update_id=901) == "passed"
+    assert await h.feed(admin, update_id=902) == "passed"
+    assert h.session.calls == []
 
 
 async def test_unprotected_groups_are_ignored(harness: Harness) -> None:
@@ -125,25 +136,68 @@ async def test_unprotected_groups_are_ignored(harness: Harness) -> None:
     h.session.clear()
     assert await h.say(GROUP, STRANGER, "no longer protected") == "ignored"
     assert await h.edit(GROUP, STRANGER, "edited") == "ignored"
+    down = {"message": h.message_payload(GROUP, STRANGER, "Redis down")}
     with redis_down(h):
-        assert await h.say(GROUP, STRANGER, "Redis down") == "ignored"
+        assert await h.feed(down, update_id=903, answer=UNAVAILABLE) is None
+    assert await h.feed(down, update_id=903) == "ignored"
     assert h.session.calls == []
 
 
-async def test_members_and_strangers_with_redis_down(protected: Harness) -> None:
+async def test_members_and_strangers_wait_out_redis_down(protected: Harness) -> None:
     h = protected
+    member = {"message": h.message_payload(GROUP, MEMBER, "cold cache, Redis down")}
+    spam = {"message": h.message_payload(GROUP, STRANGER, "spam")}
+    edited = h.message_payload(GROUP, STRANGER, "spam to be edited")
+    edited["edit_date"] = edited["date"] + 1
+    deliveries = [(910, member), (911, spam), (912, {"edited_message": edited})]
     with redis_down(h):
-        assert await h.say(GROUP, MEMBER, "cold cache, Redis down") == "passed"
-        assert await h.say(GROUP, STRANGER, "spam") == "removed"
-        assert await h.edit(GROUP, STRANGER, "edited spam") == "removed"
-    # Without the outbox the gate acts inline, one message at a time.
-    assert len(h.session.called("deleteMessage")) == 2
+        for _ in range(2):  # Telegram tries again while Redis is still away
+            for update_id, body in deliveries:
+                assert await h.feed(body, update_id=update_id, answer=UNAVAILABLE) is None
+    assert h.session.calls == []  # nothing decided, nothing done
+    assert h.present(spam["message"])
+    assert h.world.status(GROUP, STRANGER) == "member"
+    # Back: the same updates, delivered again, are handled, and once.
+    assert await h.feed(member, update_id=910) == "queued"
+    assert await h.feed(spam, update_id=911) == "queued"
+    assert await h.feed({"edited_message": edited}, update_id=912) == "removed"
+    assert h.present(member["message"])
+    assert not h.present(spam["message"])
     assert h.world.status(GROUP, STRANGER) == "restricted"
-    # Redis is back but learnt nothing meanwhile: the member is looked up once more.
-    back = h.message_payload(GROUP, MEMBER, "Redis back")
-    assert await h.feed({"message": back}) == "queued"
-    assert h.present(back)
+    restricted = len(h.session.called("restrictChatMember"))
+    assert restricted == 1
+    for update_id, body in deliveries:
+        assert await h.feed(body, update_id=update_id, answer=DUPLICATE) is None
+    assert len(h.session.called("restrictChatMember")) == restricted
     assert await h.say(GROUP, MEMBER, "and cached") == "passed"
+
+
+async def test_database_down_answers_503_until_it_is_back(protected: Harness) -> None:
+    h = protected
+    # The group's configuration not cached: reading it needs the database.
+    await h.redis.delete(CacheKeys(h.runtime.settings.redis_namespace).group(GROUP))
+    spam = {"message": h.message_payload(GROUP, STRANGER, "spam")}
+    await h.database_reachable(False)
+    try:
+        assert await h.feed(spam, update_id=920, answer=UNAVAILABLE) == "error"
+        # Degraded now: refused while readiness fails (asked again first), not even claimed.
+        assert await h.feed(spam, update_id=920, answer=UNAVAILABLE) is None
+    finally:
+        await h.database_reachable(True)
+    assert h.session.calls == []
+    assert await h.feed(spam, update_id=920) == "queued"
+    assert not h.present(spam["message"])
+    assert await h.feed(spam, update_id=920, answer=DUPLICATE) is None
+
+
+async def test_a_holder_that_lost_its_lease_answers_503(protected: Harness) -> None:
+    h = protected
+    message = h.message_payload(GROUP, STRANGER, "spam")
+    with gate_crashing(h, LeaseLost("update 79")):  # stalled past its lease, say
+        assert await h.feed({"message": message}, update_id=79, answer=retry_later(5)) == "error"
+    assert h.session.calls == []
+    assert await h.feed({"message": message}, update_id=79) == "queued"
+    assert deletions(h) == [message["message_id"]]
 
 
 async def test_redelivery_is_acknowledged_without_acting_twice(protected: Harness) -> None:

@@ -7,7 +7,17 @@ import json
 import pytest
 
 from gmbot.services.texts import CALLBACK_PREFIX
-from tests.e2e.harness import ADMIN, CHANNEL, CHANNEL2, GROUP, MEMBER, STRANGER, Harness
+from tests.e2e.harness import (
+    ADMIN,
+    CHANNEL,
+    CHANNEL2,
+    DUPLICATE,
+    GROUP,
+    MEMBER,
+    STRANGER,
+    UNAVAILABLE,
+    Harness,
+)
 
 
 @pytest.fixture
@@ -265,20 +275,29 @@ async def test_forum_prompt_goes_to_topic(protected: Harness) -> None:
     assert h.session.called("sendMessage")[-1].params["message_thread_id"] == "77"
 
 
-async def test_redis_down_decides_from_database_and_telegram(protected: Harness) -> None:
+async def test_redis_down_is_waited_out_and_nothing_is_lost(protected: Harness) -> None:
     h = protected
     assert await h.say(GROUP, MEMBER, "warm the cache") == "queued"
     assert await h.say(GROUP, MEMBER, "cached") == "passed"
+    waiting = [
+        (800, {"message": h.message_payload(GROUP, MEMBER, "member")}),
+        (801, {"message": h.message_payload(GROUP, ADMIN, "admin")}),
+        (802, {"message": h.message_payload(GROUP, STRANGER, "stranger")}),
+    ]
+    h.session.clear()
     h.redis_reachable(False)
     try:
-        assert await h.say(GROUP, MEMBER, "member still passes") == "passed"
-        assert await h.say(GROUP, ADMIN, "admin passes") == "passed"
-        assert await h.say(GROUP, STRANGER, "stranger removed") == "removed"
-        assert h.world.status(GROUP, STRANGER) == "restricted"
-        # And with Telegram failing too, fail-open never mutes anyone.
-        h.world.set_status(GROUP, 6006, "member")
-        h.session.stage("getChatMember", 502, "Bad Gateway", times=20)
-        assert await h.say(GROUP, 6006, "unknown") == "fail_open"
-        assert h.world.status(GROUP, 6006) == "member"
+        for update_id, body in waiting:
+            assert await h.feed(body, update_id=update_id, answer=UNAVAILABLE) is None
     finally:
         h.redis_reachable(True)
+    assert h.session.calls == []
+    assert h.world.status(GROUP, STRANGER) == "member"
+    # Telegram delivers them again: decided and acted on as ever, once.
+    outcomes = [await h.feed(body, update_id=update_id) for update_id, body in waiting]
+    assert outcomes == ["passed", "passed", "queued"]
+    assert h.world.status(GROUP, STRANGER) == "restricted"
+    assert not h.present(waiting[2][1]["message"])
+    for update_id, body in waiting:
+        await h.feed(body, update_id=update_id, answer=DUPLICATE)
+    assert len(h.session.called("restrictChatMember")) == 1

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiogram.types import Update
@@ -24,11 +26,12 @@ from tests.e2e.harness import (
 from tests.fakes.telegram import TelegramWorld
 
 SECRET = "s3cret_token-1"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 OLD_SECRET = "old_secret"
 
 
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[tuple[Harness, TestClient]]:  # type: ignore[type-arg]
+@asynccontextmanager
+async def serving(tmp_path: Path, **overrides: Any) -> AsyncIterator[tuple[Harness, TestClient]]:  # type: ignore[type-arg]
     world = TelegramWorld()
     standard_world(world)
     settings = make_settings(
@@ -37,6 +40,7 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[Harness, TestClient]]:  
         webhook_secret_previous=OLD_SECRET,
         request_budget=3,
         outbox_claim_after=0.2,  # an action left unsettled comes back quickly
+        **overrides,
     )
     h = await start_harness(settings, world)
     app, _probes = h.runtime.web_app()
@@ -47,6 +51,12 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[Harness, TestClient]]:  
     finally:
         await client.close()
         await h.runtime.stop()
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[tuple[Harness, TestClient]]:  # type: ignore[type-arg]
+    async with serving(tmp_path) as both:
+        yield both
 
 
 def update(h: Harness, user_id: int, text: str, update_id: int = 1) -> dict:  # type: ignore[type-arg]
@@ -180,8 +190,12 @@ async def test_ready_names_the_failing_part(served) -> None:  # type: ignore[no-
         body = await ready.json()
         assert ready.status == 503
         assert body["failing"] == ["redis"]
+        assert body["checks"]["updates"] == "refused: redis unreachable"
     finally:
         h.redis_reachable(True)
+    ready = await client.get("/ready")
+    assert ready.status == 200
+    assert (await ready.json())["checks"]["updates"] == "handled"
 
 
 async def test_redelivered_update_is_acknowledged_without_acting_twice(served) -> None:  # type: ignore[no-untyped-def]
@@ -252,16 +266,27 @@ async def test_member_messages_take_the_fast_path(served, monkeypatch) -> None: 
     assert (await post(client, update(h, STRANGER, "spam", 20)))[1].get("duplicate") is True
 
 
-async def test_fast_path_falls_back_when_redis_is_down(served) -> None:  # type: ignore[no-untyped-def]
+async def test_redis_down_answers_503_and_the_redelivery_is_handled_once(served) -> None:  # type: ignore[no-untyped-def]
     h, client = served
     await post(client, update(h, ADMIN, "/protect @newschan", 1))
+    spam = update(h, STRANGER, "spam", 2)
+    h.session.clear()
     h.redis_reachable(False)
     try:
-        status, _ = await post(client, update(h, STRANGER, "spam", 2))
-        assert status == 200
-        assert h.world.status(GROUP, STRANGER) == "restricted"  # decided without Redis
+        # The fast path cannot ask Redis, nor can the ordinary path claim the update.
+        response = await client.post(
+            "/webhook", data=json.dumps(spam), headers={SECRET_HEADER: SECRET}
+        )
+        assert (response.status, response.headers["Retry-After"]) == (503, "1")
     finally:
         h.redis_reachable(True)
+    assert h.session.calls == []
+    assert h.world.status(GROUP, STRANGER) == "member"
+    assert (await post(client, spam))[0] == 200  # Telegram delivers it again
+    await h.drain()
+    assert h.world.status(GROUP, STRANGER) == "restricted"
+    assert (await post(client, spam))[1].get("duplicate") is True
+    assert len(h.session.called("restrictChatMember")) == 1
 
 
 async def test_prompt_deferred_by_a_long_retry_after_is_sent_later_once(served) -> None:  # type: ignore[no-untyped-def]
@@ -278,8 +303,12 @@ async def test_prompt_deferred_by_a_long_retry_after_is_sent_later_once(served) 
     assert len(h.session.called("sendMessage")) == 1
     assert prompts_for(h, STRANGER) == []
     assert await (await h.outbox()).backlog() == 1
-    await h.redis.delete(*await h.redis.keys("*:rate*"))  # the 300 s have passed
-    await asyncio.sleep(0.3)  # past the claim timeout: the entry is handed out again
+    # The 300 s have passed: the hold is over and the postponed prompt is due.
+    await h.redis.delete(*await h.redis.keys("*:rate*"))
+    [due_set] = await h.redis.keys("*outbox:due")
+    postponed = await h.redis.zrange(due_set, 0, -1)
+    assert len(postponed) == 1
+    await h.redis.zadd(due_set, dict.fromkeys(postponed, 0))
     assert await h.drain() == 1
     assert len(prompts_for(h, STRANGER)) == 1
     await asyncio.sleep(0.3)

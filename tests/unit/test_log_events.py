@@ -23,6 +23,7 @@ from gmbot.cache.leader import RedisLeaderLease
 from gmbot.cache.update_claims import RedisUpdateClaims
 from gmbot.delivery.guard import Admission, UpdateGuard
 from gmbot.delivery.polling import LeaderPolling
+from gmbot.domain.fencing import LeaseLost
 from gmbot.metrics import Metrics
 from gmbot.web.webhook import SECRET_HEADER, WebhookHandler
 from tests.fakes.telegram import FakeSession
@@ -132,7 +133,9 @@ async def test_slow_handler_logs_webhook_budget_exceeded(serve: Serve) -> None:
     assert logs == [{**exceeded, "update_id": UPDATE_ID}]
 
 
-async def test_claims_down_logs_update_claim_unavailable_and_handles_anyway(serve: Serve) -> None:
+async def test_claims_down_logs_update_dependency_unavailable_and_handles_nothing(
+    serve: Serve,
+) -> None:
     server = fakeredis.FakeServer()
     server.connected = False
     handled: list[int] = []
@@ -143,14 +146,18 @@ async def test_claims_down_logs_update_claim_unavailable_and_handles_anyway(serv
     guard = UpdateGuard(claims(redis(server)), Metrics("w"), max_attempts=3)
     client = await serve(webhook_app(record, guard=guard))
     with capture_logs() as logs:
-        assert await post(client, update_body()) == 200
-    assert handled == [1]
+        response = await client.post(
+            "/webhook", data=update_body(), headers={SECRET_HEADER: SECRET}
+        )
+    assert (response.status, response.headers.get("Retry-After")) == (503, "5")
+    assert handled == []  # unclaimed, it could be handled twice: it comes back instead
     [entry] = logs
     assert entry.pop("error")
     assert entry == {
-        "event": "update_claim_unavailable",
+        "event": "update_dependency_unavailable",
         "log_level": "warning",
         "update_id": UPDATE_ID,
+        "dependency": "redis",
     }
 
 
@@ -181,7 +188,7 @@ async def test_lapsed_claim_logs_update_lease_lost() -> None:
         await client.delete("t:update:21")  # the claim lapsed, as under a long stall
         await asyncio.sleep(0.4)  # well past the first renewal, at a third of the lease
 
-    with capture_logs() as logs:
+    with capture_logs() as logs, pytest.raises(LeaseLost):  # the work stops being ours
         await guard.run(ticket, work)
     assert logs == [{"event": "update_lease_lost", "log_level": "warning", "update_id": 21}]
 
@@ -190,29 +197,23 @@ async def test_lapsed_claim_logs_update_lease_lost() -> None:
 
 
 class IdlePolling:
-    """Stands in for aiogram's Dispatcher: polls until told to stop."""
+    """Stands in for the update poller: polls until told to stop."""
 
-    def __init__(self) -> None:
-        self._stop = asyncio.Event()
-
-    async def start_polling(self, *args: Any, **kwargs: Any) -> None:
-        self._stop.clear()
-        await self._stop.wait()
-
-    async def stop_polling(self) -> None:
-        self._stop.set()
+    async def run(self, halt: asyncio.Event) -> None:
+        await halt.wait()
 
 
 async def test_polling_leadership_logs_acquired_and_lost() -> None:
     client = redis()
     lease = RedisLeaderLease(client, lease_seconds=0.6, instance_id="p", namespace="t:")
     polling = LeaderPolling(
-        IdlePolling(),  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
         None,  # type: ignore[arg-type]
         lease,
         Metrics("p"),
         lease_seconds=0.6,
         allowed_updates=["message"],
+        poller=IdlePolling(),
     )
     stop = asyncio.Event()
     with capture_logs() as logs:

@@ -18,7 +18,6 @@ import structlog
 
 from gmbot.domain.models import AuditEntry, AuditKind, GateAction, ProtectedGroup
 from gmbot.domain.ports import (
-    CacheUnavailable,
     GateCache,
     GateLookup,
     GateState,
@@ -26,7 +25,7 @@ from gmbot.domain.ports import (
     TelegramGateway,
     UnitOfWorkFactory,
 )
-from gmbot.domain.telegram import NotEnoughRights, TelegramError
+from gmbot.domain.telegram import TelegramError
 from gmbot.metrics import Metrics
 from gmbot.services import gate_plan as plan
 from gmbot.services import texts
@@ -35,7 +34,7 @@ from gmbot.services.events import IncomingMessage
 from gmbot.services.gate_verdicts import SETTLED
 from gmbot.services.gate_verdicts import Verdict as Verdict  # re-exported: callers import it here
 from gmbot.services.membership import Membership, MembershipChecker
-from gmbot.services.muting import MIN_MUTE, MuteService
+from gmbot.services.muting import MIN_MUTE
 from gmbot.services.notifier import AdminNotifier
 
 log = structlog.get_logger(__name__)
@@ -56,7 +55,6 @@ class GateService:
         cache: GateCache,
         directory: GroupDirectory,
         checker: MembershipChecker,
-        muter: MuteService,
         outbox: Outbox,
         notifier: AdminNotifier,
         telegram: TelegramGateway,
@@ -68,7 +66,6 @@ class GateService:
         self._cache = cache
         self._directory = directory
         self._checker = checker
-        self._muter = muter
         self._outbox = outbox
         self._notifier = notifier
         self._telegram = telegram
@@ -87,10 +84,9 @@ class GateService:
             return await self._sender_chat(msg)
         if msg.user_id is None or msg.user_is_bot:
             return Verdict.PASSED
-        try:
-            look = await self._look_up(msg, looked_up)
-        except CacheUnavailable:
-            return await self._without_cache(msg)
+        # Redis unreachable (CacheUnavailable, or redis-py's own errors) is not decided
+        # here: it propagates, the update is answered 503 and delivered again later.
+        look = await self._look_up(msg, looked_up)
         state = look.state
         settled = SETTLED.get(state)
         if settled is not None:
@@ -100,18 +96,15 @@ class GateService:
         group = await self._directory.group(msg.chat_id)
         if group is None or not group.active:
             return Verdict.IGNORED
-        try:
-            if state is GateState.ADMINS_UNKNOWN or look.unknown:
-                # A Telegram look-up is needed: a worker makes it, so this chat's
-                # later updates do not wait behind it.
-                await self._outbox.record([plan.check(msg)])
-                return Verdict.QUEUED
-            # Every channel is cached, and some as not joined: decide right away.
-            ids = {c.channel_id for c in group.channels}
-            membership = Membership(joined=ids - set(look.missing), missing=set(look.missing))
-            return await self._decide(group, msg, membership)
-        except CacheUnavailable:
-            return await self._without_cache(msg)
+        if state is GateState.ADMINS_UNKNOWN or look.unknown:
+            # A Telegram look-up is needed: a worker makes it, so this chat's
+            # later updates do not wait behind it.
+            await self._outbox.record([plan.check(msg)])
+            return Verdict.QUEUED
+        # Every channel is cached, and some as not joined: decide right away.
+        ids = {c.channel_id for c in group.channels}
+        membership = Membership(joined=ids - set(look.missing), missing=set(look.missing))
+        return await self._decide(group, msg, membership)
 
     async def _look_up(self, msg: IncomingMessage, looked_up: GateLookup | None) -> GateLookup:
         """The cached verdict, loading the group or its admins first if not cached."""
@@ -124,45 +117,6 @@ class GateService:
             await self._directory.load_admins(msg.chat_id)
             look = await self._cache.lookup(msg.chat_id, msg.user_id)
         return look
-
-    async def _without_cache(self, msg: IncomingMessage) -> Verdict:
-        """Redis is down: decide from the database and Telegram alone, never by guessing."""
-        assert msg.user_id is not None
-        log.warning("gate_cache_unavailable", chat_id=msg.chat_id)
-        async with self._uow() as uow:
-            group = await uow.groups.get(msg.chat_id)
-            exempt = await uow.exempt.list(msg.chat_id) if group else []
-        if group is None or not group.active:
-            return Verdict.IGNORED
-        if msg.user_id in exempt:
-            return Verdict.PASSED
-        membership = Membership()
-        try:
-            if (await self._telegram.get_member(msg.chat_id, msg.user_id)).is_admin:
-                return Verdict.PASSED
-            for channel in group.channels:
-                member = await self._telegram.get_member(channel.channel_id, msg.user_id)
-                (membership.joined if member.is_subscribed else membership.missing).add(
-                    channel.channel_id
-                )
-        except TelegramError:
-            membership.unknown.update(c.channel_id for c in group.channels)
-            membership.unknown -= membership.joined | membership.missing
-        if membership.missing:
-            # Remove and mute, but no prompt: its one-per-user slot lives in Redis.
-            await self._remove(group, msg)
-            if group.settings.action is GateAction.MUTE:
-                await self._muter.mute(group, msg.user_id)
-            self._metrics.membership_decided("not_member")
-            return Verdict.REMOVED
-        if membership.unknown:
-            self._metrics.membership_decided("unknown")
-            if self._policy.fail_open:
-                self._metrics.failed_open()
-                return Verdict.FAIL_OPEN
-            await self._remove(group, msg)
-            return Verdict.REMOVED
-        return Verdict.PASSED
 
     async def defer(self, msg: IncomingMessage) -> None:
         """Leave the whole decision to a worker (the update itself is given up on)."""
@@ -253,26 +207,13 @@ class GateService:
             return Verdict.IGNORED
         if msg.sender_chat_id == group.linked_chat_id or not group.settings.delete_channel_posts:
             return Verdict.PASSED
-        try:
-            await self._outbox.record([plan.delete(msg.chat_id, msg.message_id)])
-        except CacheUnavailable:
-            await self._remove(group, msg)
+        await self._outbox.record([plan.delete(msg.chat_id, msg.message_id)])
         return Verdict.CHANNEL_POST_REMOVED
 
     async def delete_batch(self, chat_id: int, message_ids: list[int]) -> None:
         """Delete gated messages of one chat in one call (the workers batch them)."""
         await self._telegram.delete_messages(chat_id, message_ids)
         self._metrics.message_deleted(len(message_ids))
-
-    async def _remove(self, group: ProtectedGroup, msg: IncomingMessage) -> None:
-        """Redis is down, so is the outbox: delete right away."""
-        try:
-            await self._telegram.delete_message(msg.chat_id, msg.message_id)
-            self._metrics.message_deleted()
-        except NotEnoughRights:
-            await self.rights_lost(group, [DELETE_RIGHT])
-        except TelegramError as err:
-            log.warning("delete_failed", chat_id=msg.chat_id, error=err.description)
 
     async def rights_lost(self, group: ProtectedGroup, rights: list[str]) -> None:
         merged = sorted(set(group.missing_rights) | set(rights))

@@ -1,4 +1,9 @@
-"""GET /health (liveness), /ready (database and Redis) and /metrics."""
+"""GET /health (liveness), /ready (database and Redis) and /metrics.
+
+/ready fails while a check fails, while the instance is draining, and while the webhook
+refuses updates for a dependency (the monitor's degraded state, which a passing /ready
+ends: an instance taken out of the balancer gets no update to find out with).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from gmbot.delivery.dependencies import DependencyMonitor
 from gmbot.metrics import Metrics
 
 Check = Callable[[], Awaitable[None]]
@@ -31,13 +37,18 @@ class Probes:
         self._info = info or {}
         self._timeout = timeout
         self.draining = False  # set on shutdown: stop receiving new traffic
+        self.monitor: DependencyMonitor | None = None  # set by the runtime (webhook mode)
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "instance": self._instance})
 
-    async def ready(self, request: web.Request) -> web.Response:
-        results: dict[str, Any] = {}
-        failing = []
+    async def failing_checks(self) -> list[str]:
+        """The names of the checks that fail now (the dependency monitor's probe)."""
+        results = await self._run_checks()
+        return [name for name, result in results.items() if result != "ok"]
+
+    async def _run_checks(self) -> dict[str, str]:
+        results = {}
         for name, check in self._checks.items():
             try:
                 async with asyncio.timeout(self._timeout):
@@ -45,7 +56,18 @@ class Probes:
                 results[name] = "ok"
             except Exception as exc:  # any failure means "not ready", named in the body
                 results[name] = f"error: {type(exc).__name__}: {exc}"[:300]
-                failing.append(name)
+        return results
+
+    async def ready(self, request: web.Request) -> web.Response:
+        results: dict[str, Any] = dict(await self._run_checks())
+        failing = [name for name, result in results.items() if result != "ok"]
+        monitor = self.monitor
+        if monitor is not None:
+            monitor.checked(failing)
+            down = monitor.down
+            results["updates"] = f"refused: {', '.join(down)} unreachable" if down else "handled"
+            if down and not failing:  # degraded by an update since the checks ran
+                failing.append("updates")
         for name, info in self._info.items():
             results[name] = dict(info())  # reported, never failing readiness
         if self.draining:

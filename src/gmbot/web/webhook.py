@@ -1,10 +1,12 @@
 """POST {WEBHOOK_PATH}: Telegram's updates, acknowledged only once handled.
 
 Telegram redelivers anything not answered 2xx, so: 200 after the handler
-finished; 503 + Retry-After when the work would outlast the request budget or
-Telegram asked us to wait; 5xx on an unexpected failure (it comes back); 4xx for
-a forged or malformed request (Telegram never sends one, and a 5xx would make a
-genuine sender retry for a day).
+finished; 503 + Retry-After when the work would outlast the request budget, Telegram
+asked us to wait, another holder has the update (LeaseLost), or Redis or the database
+cannot be reached (then every update is refused at once until readiness passes again:
+delivery/dependencies.py); 5xx on an unexpected failure (it comes back); 4xx for a
+forged, malformed, oversized or too slowly sent request (Telegram never sends one, and
+a 5xx would make a genuine sender retry for a day).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from hmac import compare_digest
 import structlog
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
-from aiohttp import web
+from aiohttp import StreamReader, web
 from pydantic import ValidationError
 
+from gmbot.delivery.dependencies import DependencyMonitor, unavailable_dependency
 from gmbot.delivery.fast_path import FastPath, FastPathUnavailable, plain_group_message
 from gmbot.delivery.guard import Admission, UpdateGuard
+from gmbot.domain.fencing import LeaseLost
 from gmbot.domain.telegram import RetryLater
 from gmbot.metrics import Metrics
 from gmbot.services.events import IncomingMessage
@@ -32,6 +36,10 @@ log = structlog.get_logger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_BODY = 1 << 20  # Telegram's updates are far smaller
+
+
+class _TooLarge(Exception):
+    pass
 
 
 class WebhookHandler:
@@ -49,6 +57,8 @@ class WebhookHandler:
         previous_allowed: Callable[[], Awaitable[bool]] | None = None,
         fast_path: FastPath | None = None,
         poison_messages: Callable[[Update], Awaitable[None]] | None = None,
+        dependencies: DependencyMonitor | None = None,
+        body_timeout: float = 10.0,
     ) -> None:
         self._dp = dispatcher
         self._bot = bot
@@ -63,6 +73,8 @@ class WebhookHandler:
         self._previous_allowed = previous_allowed
         self._fast = fast_path
         self._poison = poison_messages
+        self._deps = dependencies
+        self._body_timeout = body_timeout
         self._inflight = metrics.webhook_inflight.labels(metrics.instance_id)
         self.draining = False
 
@@ -82,10 +94,15 @@ class WebhookHandler:
         if not await self._authorised(request):
             log.warning("webhook_forbidden", remote=request.remote)
             return web.json_response({"ok": False, "error": "forbidden"}, status=401)
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            return web.json_response({"ok": False, "error": "too large"}, status=413)
+        deps = self._deps
+        if deps is not None and deps.degraded and not await deps.admit():
+            deps.refused()  # Redis or the database is down: no work until readiness passes
+            return _retry_later(deps.retry_after)
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
         try:
-            data = json.loads(await request.read())
+            data = json.loads(body)
             if not isinstance(data, dict):
                 raise ValueError("not an object")
             if self._fast is not None and (plain := plain_group_message(data)) is not None:
@@ -105,6 +122,26 @@ class WebhookHandler:
             return web.json_response({"ok": True, "ignored": True})
         return await self.handle(update)
 
+    async def _body(self, request: web.Request) -> bytes | web.Response:
+        """The body, read within BODY_TIMEOUT and never past MAX_BODY (chunked included)."""
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return _too_large()
+        content = request.content
+        try:
+            if content.is_eof():  # arrived with the headers, as nearly always
+                return await _read_at_most(content, MAX_BODY)
+            async with asyncio.timeout(self._body_timeout):
+                return await _read_at_most(content, MAX_BODY)
+        except _TooLarge:
+            return _too_large()
+        except TimeoutError:
+            log.warning("webhook_body_timeout", remote=request.remote)
+            return web.json_response({"ok": False, "error": "body too slow"}, status=408)
+        except (web.RequestPayloadError, ConnectionError) as exc:
+            # A broken chunked encoding, or the sender gone: no update, and no one to answer.
+            log.warning("webhook_body_broken", error=str(exc)[:200])
+            return web.json_response({"ok": False, "error": "malformed body"}, status=400)
+
     async def _fast_path(
         self, update_id: int, kind: str, msg: IncomingMessage
     ) -> web.Response | None:
@@ -119,14 +156,16 @@ class WebhookHandler:
     async def handle(self, update: Update) -> web.Response:
         ticket = None
         if self._guard is not None:
+            # Unclaimed, an update could be handled twice: a claim that cannot be made
+            # (Redis down) is answered like any failure, and the update comes back.
             try:
                 ticket = await self._guard.admit(update.update_id, _chat_id(update))
-            except Exception as exc:  # Redis down: handle anyway rather than stall
-                log.warning("update_claim_unavailable", update_id=update.update_id, error=str(exc))
-        if ticket is not None and ticket.admission is not Admission.HANDLE:
-            if ticket.admission is Admission.POISON and self._poison is not None:
-                await self._poison(update)
-            return self._answer(ticket.admission)
+                if ticket.admission is not Admission.HANDLE:
+                    if ticket.admission is Admission.POISON and self._poison is not None:
+                        await self._poison(update)
+                    return self._answer(ticket.admission)
+            except Exception as exc:
+                return self._failed(update.update_id, exc)
 
         async def work() -> Admission:
             if ticket is not None and self._guard is not None:
@@ -148,17 +187,37 @@ class WebhookHandler:
                     admission = await work()
         except FastPathUnavailable:
             raise
-        except RetryLater as exc:
-            return _retry_later(exc.retry_after)
         except TimeoutError:
             log.warning("webhook_budget_exceeded", update_id=update_id)
             return _retry_later(5)
-        except Exception:
-            log.exception("update_failed", update_id=update_id)
-            return web.json_response({"ok": False, "error": "handler failed"}, status=500)
+        except Exception as exc:
+            return self._failed(update_id, exc)
         finally:
             self._inflight.dec()
         return self._answer(admission)
+
+    def _failed(self, update_id: int, exc: Exception) -> web.Response:
+        """The answer to an update whose handling raised `exc` (called in its except)."""
+        if isinstance(exc, RetryLater):
+            return _retry_later(exc.retry_after)
+        if isinstance(exc, LeaseLost):
+            # Stalled past the lease: another holder has the update and will answer it.
+            log.info("update_lease_passed", update_id=update_id)
+            return _retry_later(self._dup_retry)
+        dependency = unavailable_dependency(exc)
+        if dependency is not None:
+            log.warning(
+                "update_dependency_unavailable",
+                update_id=update_id,
+                dependency=dependency,
+                error=str(exc)[:200],
+            )
+            if self._deps is None:
+                return _retry_later(5)
+            self._deps.failed(dependency, str(exc))
+            return _retry_later(self._deps.retry_after)
+        log.exception("update_failed", update_id=update_id)
+        return web.json_response({"ok": False, "error": "handler failed"}, status=500)
 
     def _answer(self, admission: Admission) -> web.Response:
         if admission is Admission.HANDLE:
@@ -186,6 +245,21 @@ def _chat_id(update: Update) -> int | None:
         return None
     chat = getattr(event, "chat", None) or getattr(getattr(event, "message", None), "chat", None)
     return chat.id if chat is not None else None
+
+
+async def _read_at_most(content: StreamReader, limit: int) -> bytes:
+    """What the stream holds up to its end; _TooLarge past `limit` bytes. aiohttp pauses
+    the socket while its buffer is full, so at most a buffer more than that is held."""
+    body = bytearray()
+    while chunk := await content.readany():
+        body += chunk
+        if len(body) > limit:
+            raise _TooLarge
+    return bytes(body)
+
+
+def _too_large() -> web.Response:
+    return web.json_response({"ok": False, "error": "too large"}, status=413)
 
 
 _OK_BODY = b'{"ok": true}'

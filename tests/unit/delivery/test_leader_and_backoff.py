@@ -25,32 +25,28 @@ def redis() -> Any:
 
 
 class FakePolling:
-    """Stands in for aiogram's Dispatcher: polls until told to stop."""
+    """Stands in for the update poller: polls until told to stop."""
 
     def __init__(self) -> None:
         self.polling = False
-        self._stop = asyncio.Event()
 
-    async def start_polling(self, *args: Any, **kwargs: Any) -> None:
+    async def run(self, halt: asyncio.Event) -> None:
         self.polling = True
-        self._stop.clear()
-        await self._stop.wait()
+        await halt.wait()
         self.polling = False
-
-    async def stop_polling(self) -> None:
-        self._stop.set()
 
 
 def leader(redis: Any, name: str, lease: float = 0.3) -> tuple[LeaderPolling, FakePolling]:
     dp = FakePolling()
     lease_obj = RedisLeaderLease(redis, lease_seconds=lease, instance_id=name, namespace="t:")
     lp = LeaderPolling(
-        dp,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
         None,  # type: ignore[arg-type]
         lease_obj,
         Metrics(name),
         lease_seconds=lease,
         allowed_updates=["message"],
+        poller=dp,
     )
     return lp, dp
 
