@@ -162,10 +162,15 @@ def work_items(r: RequestRecord) -> list[WorkItem]:
     return [(r.method, chat, json.dumps(r.params, sort_keys=True, default=str)[:200])]
 
 
-def stale_owner_calls(calls: list[Call]) -> list[str]:
-    """A state-changing call on a piece of work made after another process had already
-    carried that work out (its successful call answered): the caller no longer owned it.
-    Processes, not instance ids: a restarted instance is a new owner."""
+def stale_owner_calls(calls: list[Call], *, refused: list[str] | None = None) -> list[str]:
+    """A state-changing call Telegram carried out on a piece of work after another
+    process had already carried that work out (its successful call answered): the work
+    was done twice. Processes, not instance ids: a restarted instance is a new owner.
+
+    A repeat Telegram refused (a deletion of a message already gone) changed nothing: it
+    is the retry of a call whose answer was lost (sent, timed out, carried out late),
+    which no client can tell from one never carried out. Those go to `refused`, for the
+    report, not to the failures."""
     done_at: dict[WorkItem, list[tuple[float, int | None, str]]] = defaultdict(list)
     for c in calls:
         if c.method in WRITE_METHODS and c.ok:
@@ -183,11 +188,15 @@ def stale_owner_calls(calls: list[Call]) -> list[str]:
             ]
             if earlier:
                 at, pid, who = min(earlier)
-                failures.append(
+                line = (
                     f"{c.record.via} (pid {c.pid}) called {c.method} on {item} at "
                     f"{c.record.at:.3f} (status {c.record.status}), after {who} (pid {pid}) "
                     f"had done it (answered at {at:.3f})"
                 )
+                if c.ok:
+                    failures.append(line)
+                elif refused is not None:
+                    refused.append(line)
     return failures
 
 

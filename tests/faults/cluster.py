@@ -30,7 +30,7 @@ from tests.faults.proxy import Call, RecordingProxy
 from tests.faults.services import OwnPostgres, OwnRedis
 from tests.faults.settings import FAULT_SETTINGS, INSTANCES
 from tests.scale.certificates import Certificates
-from tests.scale.nginx import nginx_config
+from tests.scale.nginx import nginx_proc
 from tests.scale.outbox import OutboxProbe
 from tests.scale.processes import EmulatorProcess, Proc, python_proc, wait_until
 from tests.scale.settings import START_TIMEOUT, instance_env
@@ -235,17 +235,7 @@ async def running_fault_cluster(
     ports = [free_port() for _ in range(instances)]
     ids = [f"faults-{run_id}-{chr(ord('a') + i)}" for i in range(instances)]
 
-    prefix = workdir / "nginx"
-    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
-    conf = prefix / "nginx.conf"
-    conf.write_text(nginx_config(prefix, nginx_port, ports, certificates))
-    nginx = Proc(
-        "nginx",
-        [nginx_path, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")],
-        {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")},
-        prefix,
-        prefix / "nginx.out",
-    )
+    nginx, prefix = nginx_proc(nginx_path, workdir, nginx_port, ports, certificates)
     members = []
     for instance_id, port in zip(ids, ports, strict=True):
         proxy = RecordingProxy(instance_id, emulator.base_url)

@@ -240,7 +240,13 @@ class Scenario:
             f += checks.unmuted_after(records, group, w.strangers, self.joined_at)
         # Members' messages, and the strangers' own once they had joined.
         f += checks.untouched(records, log, group, w.members, members_posts)
-        f += checks.stale_owner_calls(calls)
+        repeats: list[str] = []
+        f += checks.stale_owner_calls(calls, refused=repeats)
+        if repeats:
+            r.notes.append(
+                f"retries of work a lost-answer call had done, refused by Telegram: "
+                f"{len(repeats)} (first: {repeats[0]})"
+            )
         for extra in self.extra_checks:
             f += extra()
         f += await self._health()

@@ -12,9 +12,8 @@ INSTANCES = 3
 UPDATE_LEASE = 3.0  # an update's claim lapses this long after its holder went silent
 OUTBOX_CLAIM_AFTER = 3.0  # a silent consumer's outbox entries move after this long
 BODY_TIMEOUT = 2.0  # a webhook body slower than this is cut off (408)
-# The gateway's Bot API call timeout (AiogramGateway call_timeout): no setting exists, so
-# its default. A "hang" must outlast it.
-CALL_TIMEOUT = 10.0
+# The gateway's Bot API call timeout (TELEGRAM_TIMEOUT), shortened: a "hang" outlasts it.
+CALL_TIMEOUT = 3.0
 RECONCILE_AFTER = 15.0
 
 FAULT_SETTINGS = {
@@ -29,6 +28,7 @@ FAULT_SETTINGS = {
     "RECONCILE_AFTER": str(RECONCILE_AFTER),
     "DEPENDENCY_RECHECK": "0.5",
     "BODY_TIMEOUT": str(BODY_TIMEOUT),
+    "TELEGRAM_TIMEOUT": str(CALL_TIMEOUT),
     "REQUEST_BUDGET": "10",
     "LEADER_LEASE": "2",
 }

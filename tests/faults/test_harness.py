@@ -51,11 +51,22 @@ def test_work_items_name_each_deleted_message_and_the_kind_of_restriction() -> N
 
 def test_a_call_on_work_another_process_had_done_is_stale() -> None:
     done = call("b", 2, "deleteMessages", 1.0, message_ids=[5])
-    late = call("a", 1, "deleteMessages", 2.0, ok=False, message_ids=[5, 9])
+    late = call("a", 1, "deleteMessages", 2.0, message_ids=[5, 9])
     found = stale_owner_calls([done, late])
     assert len(found) == 1
     assert "('delete', -1001, 5)" in found[0]
     assert found[0].startswith("a (pid 1)")
+
+
+def test_a_repeat_telegram_refused_is_reported_not_failed() -> None:
+    """The retry of a call whose answer was lost, refused as already done: nothing
+    happened twice."""
+    done = call("b", 2, "deleteMessages", 1.0, message_ids=[5])
+    late = call("a", 1, "deleteMessages", 2.0, ok=False, message_ids=[5, 9])
+    refused: list[str] = []
+    assert stale_owner_calls([done, late], refused=refused) == []
+    assert len(refused) == 1
+    assert refused[0].startswith("a (pid 1)")
 
 
 def test_overlapping_retries_and_the_same_process_are_not_stale() -> None:

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from tests.scale.certificates import Certificates
+from tests.scale.processes import Proc
 
 
 def nginx_binary() -> str | None:
@@ -78,3 +79,22 @@ def nginx_access_log(prefix: Path) -> list[tuple[int, list[str], list[str]]]:
             statuses = [s.strip() for s in match.group(3).split(",")]
             rows.append((int(match.group(1)), addrs, statuses))
     return rows
+
+
+def nginx_proc(
+    nginx_path: str, workdir: Path, port: int, upstreams: list[int], certs: Certificates
+) -> tuple[Proc, Path]:
+    """An nginx (not started yet) on `port` in front of `upstreams`, with its prefix
+    under `workdir`; returns it and the prefix (its logs)."""
+    prefix = workdir / "nginx"
+    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
+    conf = prefix / "nginx.conf"
+    conf.write_text(nginx_config(prefix, port, upstreams, certs))
+    proc = Proc(
+        "nginx",
+        [nginx_path, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")],
+        {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")},
+        prefix,
+        prefix / "nginx.out",
+    )
+    return proc, prefix

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import signal
 import time
@@ -23,7 +22,7 @@ import aiohttp
 from bot_api_emulator import Bot, EmulatorClient
 from tests.scale.certificates import Certificates
 from tests.scale.metrics import Samples, handled, scrape
-from tests.scale.nginx import nginx_access_log, nginx_config
+from tests.scale.nginx import nginx_access_log, nginx_proc
 from tests.scale.outbox import OutboxProbe
 from tests.scale.pg_connections import ConnectionSampler
 from tests.scale.processes import EmulatorProcess, Proc, python_proc, wait_until
@@ -188,17 +187,7 @@ async def running_webhook_cluster(
     ports = [free_port() for _ in range(INSTANCES)]
     ids = [f"scale-{run_id}-{chr(ord('a') + i)}" for i in range(INSTANCES)]
 
-    prefix = workdir / "nginx"
-    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
-    conf = prefix / "nginx.conf"
-    conf.write_text(nginx_config(prefix, nginx_port, ports, certificates))
-    nginx = Proc(
-        "nginx",
-        [nginx_path, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")],
-        {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")},
-        prefix,
-        prefix / "nginx.out",
-    )
+    nginx, prefix = nginx_proc(nginx_path, workdir, nginx_port, ports, certificates)
     instances = []
     for instance_id, port in zip(ids, ports, strict=True):
         env = instance_env(

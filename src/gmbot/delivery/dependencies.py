@@ -53,6 +53,24 @@ def unavailable_dependency(exc: BaseException) -> str | None:
     return None
 
 
+def report_unavailable(
+    exc: BaseException, update_id: int, monitor: DependencyMonitor | None
+) -> str | None:
+    """The dependency `exc` says is unreachable, logged and told to `monitor`; None
+    (nothing logged) for any other failure."""
+    dependency = unavailable_dependency(exc)
+    if dependency is not None:
+        log.warning(
+            "update_dependency_unavailable",
+            update_id=update_id,
+            dependency=dependency,
+            error=str(exc)[:200],
+        )
+        if monitor is not None:
+            monitor.failed(dependency, str(exc))
+    return dependency
+
+
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
     pending = [exc]

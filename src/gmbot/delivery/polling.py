@@ -27,7 +27,7 @@ from aiogram.types import TelegramObject, Update
 from aiogram.utils.backoff import Backoff, BackoffConfig
 
 from gmbot.cache.leader import RedisLeaderLease
-from gmbot.delivery.dependencies import DependencyMonitor, unavailable_dependency
+from gmbot.delivery.dependencies import DependencyMonitor, report_unavailable
 from gmbot.delivery.guard import Admission, UpdateGuard
 from gmbot.domain.fencing import LeaseLost
 from gmbot.domain.telegram import RetryLater
@@ -162,16 +162,7 @@ class UpdatePoller:
             log.info("update_lease_passed", update_id=update_id)
             return self._pause
         except Exception as exc:
-            dependency = unavailable_dependency(exc)
-            if dependency is not None:
-                log.warning(
-                    "update_dependency_unavailable",
-                    update_id=update_id,
-                    dependency=dependency,
-                    error=str(exc)[:200],
-                )
-                if self._deps is not None:
-                    self._deps.failed(dependency, str(exc))
+            if report_unavailable(exc, update_id, self._deps) is not None:
                 return self._pause
             failures = self._failures[update_id] = self._failures.get(update_id, 0) + 1
             if failures < self._max_failures:

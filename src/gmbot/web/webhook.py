@@ -23,7 +23,7 @@ from aiogram.types import Update
 from aiohttp import StreamReader, web
 from pydantic import ValidationError
 
-from gmbot.delivery.dependencies import DependencyMonitor, unavailable_dependency
+from gmbot.delivery.dependencies import DependencyMonitor, report_unavailable
 from gmbot.delivery.fast_path import FastPath, FastPathUnavailable, plain_group_message
 from gmbot.delivery.guard import Admission, UpdateGuard
 from gmbot.domain.fencing import LeaseLost
@@ -204,18 +204,8 @@ class WebhookHandler:
             # Stalled past the lease: another holder has the update and will answer it.
             log.info("update_lease_passed", update_id=update_id)
             return _retry_later(self._dup_retry)
-        dependency = unavailable_dependency(exc)
-        if dependency is not None:
-            log.warning(
-                "update_dependency_unavailable",
-                update_id=update_id,
-                dependency=dependency,
-                error=str(exc)[:200],
-            )
-            if self._deps is None:
-                return _retry_later(5)
-            self._deps.failed(dependency, str(exc))
-            return _retry_later(self._deps.retry_after)
+        if report_unavailable(exc, update_id, self._deps) is not None:
+            return _retry_later(5 if self._deps is None else self._deps.retry_after)
         log.exception("update_failed", update_id=update_id)
         return web.json_response({"ok": False, "error": "handler failed"}, status=500)
 
