@@ -109,6 +109,17 @@ async def test_settings_change_and_errors(harness: Harness) -> None:
     assert "Unknown setting" in harness.last_bot_text(GROUP)
 
 
+async def test_setting_errors_are_escaped_for_telegrams_html(harness: Harness) -> None:
+    """Replies go out with HTML parse mode: a "<duration>" in the text, or markup the
+    admin typed, would make Telegram refuse the reply ("can't parse entities") and the
+    command fail on every redelivery. The fake Telegram parses HTML as Telegram does."""
+    await harness.say(GROUP, ADMIN, "/protect @newschan")
+    await harness.say(GROUP, ADMIN, "/settings colour blue")
+    assert "prompt &lt;duration&gt;" in harness.last_bot_text(GROUP)
+    await harness.say(GROUP, ADMIN, "/settings mute <b>soon")
+    assert "“&lt;b&gt;soon” is not a duration" in harness.last_bot_text(GROUP)
+
+
 async def test_exempt_by_reply_and_by_id(harness: Harness) -> None:
     await harness.say(GROUP, ADMIN, "/protect @newschan")
     target = harness.message_payload(GROUP, STRANGER, "hi")

@@ -26,6 +26,8 @@ from aiogram.types import (
     ChatMemberRestricted,
 )
 
+from bot_api_emulator.errors import ApiError as EmulatorApiError
+from bot_api_emulator.html_text import parse_html, utf16_len
 from bot_api_emulator.permissions import grants_at_least, normalize_permissions
 from tests.fakes.api_spec import violations
 
@@ -108,6 +110,33 @@ class Staged:
     @property
     def ok(self) -> bool:
         return self.code == 200
+
+
+MAX_TEXT = 4096  # characters of a message's text, after entities are parsed
+MAX_CALLBACK_DATA = 64  # bytes of an inline button's callback_data
+
+
+def check_text(p: dict[str, Any]) -> None:
+    """Telegram's rules for a message text: HTML that parses (known tags, balanced, only
+    its four named entities), at most MAX_TEXT characters once parsed, and inline
+    buttons' callback data of at most MAX_CALLBACK_DATA bytes. The rules are
+    the emulator's (bot_api_emulator.html_text), with Telegram's error texts."""
+    text = str(p.get("text", ""))
+    if p.get("parse_mode") == "HTML":
+        try:
+            text, _ = parse_html(text)
+        except EmulatorApiError as err:
+            raise ApiError(err.code, err.description) from None
+    if not text.strip():
+        raise ApiError(400, "Bad Request: message text is empty")
+    if utf16_len(text) > MAX_TEXT:
+        raise ApiError(400, "Bad Request: message is too long")
+    markup = p.get("reply_markup")
+    markup = json.loads(markup) if isinstance(markup, str) else markup or {}
+    for row in markup.get("inline_keyboard", []):
+        for button in row:
+            if len(str(button.get("callback_data", "")).encode()) > MAX_CALLBACK_DATA:
+                raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
 
 
 class ApiError(Exception):
@@ -292,6 +321,7 @@ class TelegramWorld:
             extra["reply_markup"] = json.loads(markup) if isinstance(markup, str) else markup
         if p.get("message_thread_id"):
             extra["message_thread_id"] = p["message_thread_id"]
+        check_text(p)
         return self.add_message(chat["id"], self.bot_id, p["text"], **extra)
 
     def api_deletemessage(self, p: dict[str, Any]) -> Any:
@@ -334,6 +364,7 @@ class TelegramWorld:
             raise ApiError(400, "Bad Request: message to edit not found")
         if message["from"]["id"] != self.bot_id:
             raise ApiError(400, "Bad Request: message can't be edited")
+        check_text(p)
         markup = p.get("reply_markup")
         markup = json.loads(markup) if isinstance(markup, str) else markup
         if (message["text"], message.get("reply_markup")) == (p["text"], markup):

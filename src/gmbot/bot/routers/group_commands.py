@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import LinkPreviewOptions, Message
@@ -108,7 +110,8 @@ async def settings(message: Message, command: CommandObject, services: Services)
             message.chat.id, args[0], " ".join(args[1:])
         )
     except SettingsError as err:
-        await _reply(message, str(err))
+        # Plain text, often quoting what the admin typed: escaped for HTML parse mode.
+        await _reply(message, html.escape(str(err), quote=False))
         return
     await _reply(message, "Saved. " + render.settings(new))
 
