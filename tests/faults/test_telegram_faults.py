@@ -24,46 +24,45 @@ async def _fault_writes(c: FaultCluster, **fault: object) -> None:
         await c.emu.add_fault(method, **fault)  # type: ignore[arg-type]
 
 
-async def test_telegram_500(cluster: FaultCluster) -> None:
-    s = await begin(
-        cluster, "telegram_500", f"every state-changing Bot API call answered 500 for {WINDOW:.0f}s"
-    )
+async def _writes_fail_for_a_window(
+    cluster: FaultCluster, name: str, fault: str, **rule: object
+) -> None:
+    """Traffic before, during and after a window in which every write meets `rule`."""
+    s = await begin(cluster, name, fault)
     await s.round("before", s.early)
     async with s.fault():
-        await _fault_writes(cluster, error_code=500, description="Internal Server Error")
+        await _fault_writes(cluster, **rule)
         await s.rounds("during", 3, WINDOW / 3)
         await cluster.emu.clear_faults()
     await s.round("after")
     await s.finish()
 
 
+async def test_telegram_500(cluster: FaultCluster) -> None:
+    await _writes_fail_for_a_window(
+        cluster,
+        "telegram_500",
+        f"every state-changing Bot API call answered 500 for {WINDOW:.0f}s",
+        error_code=500,
+        description="Internal Server Error",
+    )
+
+
 async def test_telegram_429(cluster: FaultCluster) -> None:
-    s = await begin(
+    await _writes_fail_for_a_window(
         cluster,
         "telegram_429",
         f"every state-changing Bot API call answered 429 (retry_after {RETRY_AFTER}) "
         f"for {WINDOW:.0f}s",
+        retry_after=RETRY_AFTER,
     )
-    await s.round("before", s.early)
-    async with s.fault():
-        await _fault_writes(cluster, retry_after=RETRY_AFTER)
-        await s.rounds("during", 3, WINDOW / 3)
-        await cluster.emu.clear_faults()
-    await s.round("after")
-    await s.finish()
 
 
 async def test_telegram_hang(cluster: FaultCluster) -> None:
-    s = await begin(
+    await _writes_fail_for_a_window(
         cluster,
         "telegram_hang",
         f"every state-changing Bot API call made in a {WINDOW:.0f}s window hangs {HANG:.0f}s "
         f"(the gateway gives up after {CALL_TIMEOUT:.0f}s); Telegram still carries it out",
+        latency=HANG,
     )
-    await s.round("before", s.early)
-    async with s.fault():
-        await _fault_writes(cluster, latency=HANG)
-        await s.rounds("during", 3, WINDOW / 3)
-        await cluster.emu.clear_faults()
-    await s.round("after")
-    await s.finish()

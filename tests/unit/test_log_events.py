@@ -23,7 +23,6 @@ from gmbot.cache.leader import RedisLeaderLease
 from gmbot.cache.update_claims import RedisUpdateClaims
 from gmbot.delivery.guard import Admission, UpdateGuard
 from gmbot.delivery.polling import LeaderPolling
-from gmbot.domain.fencing import LeaseLost
 from gmbot.metrics import Metrics
 from gmbot.web.webhook import SECRET_HEADER, WebhookHandler
 from tests.fakes.telegram import FakeSession
@@ -188,7 +187,7 @@ async def test_lapsed_claim_logs_update_lease_lost() -> None:
         await client.delete("t:update:21")  # the claim lapsed, as under a long stall
         await asyncio.sleep(0.4)  # well past the first renewal, at a third of the lease
 
-    with capture_logs() as logs, pytest.raises(LeaseLost):  # the work stops being ours
+    with capture_logs() as logs:
         await guard.run(ticket, work)
     assert logs == [{"event": "update_lease_lost", "log_level": "warning", "update_id": 21}]
 

@@ -104,8 +104,8 @@ class UpdateGuard:
 
     async def run(self, ticket: Ticket, work: Callable[[], Awaitable[Any]]) -> Any:
         """Run the handler under the ticket's lease, fenced by it; mark done or release
-        after. A holder that lost the lease makes no further call (LeaseLost) and marks
-        nothing done."""
+        after. A holder that lost the lease makes no further call (LeaseLost), and Redis
+        refuses its done mark if another holder has the update by then."""
         loop = asyncio.get_running_loop()
         renewal: asyncio.Task[None] | None = None
         fence = self.fence(ticket)
@@ -120,7 +120,6 @@ class UpdateGuard:
         try:
             with fenced(fence):
                 result = await work()
-            fence.check()  # frozen past the lease at the very end: not ours to mark done
         except BaseException:
             timer.cancel()
             if renewal is not None:

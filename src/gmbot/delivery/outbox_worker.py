@@ -100,6 +100,7 @@ class OutboxWorkers:
         settled = 0
         await self._catch_up()
         for round_ in range(rounds):
+            asked_at = time.monotonic()
             try:
                 entries = await self._outbox.take(self._consumer, 500)
             except CacheUnavailable:
@@ -108,6 +109,7 @@ class OutboxWorkers:
                 raise
             if not entries:
                 break
+            self._hold(entries, asked_at)
             settled += await self._carry_out(entries)
         return settled
 
@@ -186,17 +188,19 @@ class OutboxWorkers:
         entries = await self._outbox.take(
             self._consumer, count, block_ms, priorities=lane.priorities
         )
-        # A blocking take's entries may have been claimed at any point of the wait:
-        # their fence runs from the moment the take was asked for (the safe side).
+        self._hold(entries, asked_at)
+        return entries
+
+    def _hold(self, entries: list[OutboxEntry], asked_at: float) -> None:
+        """Entries just taken are at work, under a fence each. A blocking take's entries
+        may have been claimed at any point of the wait: their fence runs from the moment
+        the take was asked for (the safe side)."""
         for entry in entries:
             fence = Fence.starting(
-                f"outbox {entry.entry_id}",
-                self._claim_after,
-                margin=self._margin,
+                f"outbox {entry.entry_id}", self._claim_after, margin=self._margin,
                 asked_at=asked_at,
-            )
+            )  # fmt: skip
             self._at_work[entry.entry_id] = (entry, fence)
-        return entries
 
     def _let_go(self, entries: list[OutboxEntry]) -> None:
         """Taken but not carried out: no longer extended, so another consumer gets them."""
@@ -204,16 +208,7 @@ class OutboxWorkers:
             self._at_work.pop(entry.entry_id, None)
 
     async def _carry_out(self, entries: list[OutboxEntry]) -> int:
-        fences: dict[str, Fence] = {}
-        for entry in entries:
-            held = self._at_work.get(entry.entry_id)
-            if held is None:  # taken by drain(): its fence starts now
-                held = (
-                    entry,
-                    Fence.starting(entry.entry_id, self._claim_after, margin=self._margin),
-                )
-                self._at_work[entry.entry_id] = held
-            fences[entry.entry_id] = held[1]
+        fences = {e.entry_id: self._at_work[e.entry_id][1] for e in entries}
         try:
             done = await self._runner.run(
                 entries, on_done=self._settle, fences=fences, on_stranded=self._strand

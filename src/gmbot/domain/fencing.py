@@ -98,10 +98,6 @@ class FenceGroup(Fence):
         super().__init__(name, 0.0)
         self.members = members
 
-    def renewed(self, asked_at: float, lease: float, margin: float) -> None:
-        for fence in self.members:
-            fence.renewed(asked_at, lease, margin)
-
     def lose(self) -> None:
         for fence in self.members:
             fence.lose()
