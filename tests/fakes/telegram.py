@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -112,6 +113,13 @@ class Staged:
         return self.code == 200
 
 
+_COMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
+_MAX_COMMANDS = 100
+_NOT_MODIFIED = (
+    "message is not modified: specified new message content and reply markup are exactly "
+    "the same as a current content and reply markup of the message"
+)
+
 MAX_TEXT = 4096  # characters of a message's text, after entities are parsed
 MAX_CALLBACK_DATA = 64  # bytes of an inline button's callback_data
 
@@ -159,6 +167,8 @@ class TelegramWorld:
         default_factory=lambda: defaultdict(dict)
     )
     callback_answers: list[dict[str, Any]] = field(default_factory=list)
+    # The bot's command lists, by scope (as canonical JSON) and language code.
+    commands: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
 
     def __post_init__(self) -> None:
@@ -417,6 +427,106 @@ class TelegramWorld:
         self.set_status(
             chat["id"], user_id, "restricted", **full, until_date=until, is_member=present
         )
+        return True
+
+    def api_editmessagereplymarkup(self, p: dict[str, Any]) -> Any:
+        chat = self._chat(p["chat_id"])
+        message = self.messages[chat["id"]].get(int(p["message_id"]))
+        if message is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        if message["from"]["id"] != self.bot_id:
+            raise ApiError(400, "Bad Request: message can't be edited")
+        markup = p.get("reply_markup")
+        markup = (json.loads(markup) if isinstance(markup, str) else markup) or None
+        if markup == message.get("reply_markup"):
+            raise ApiError(400, "Bad Request: " + _NOT_MODIFIED)
+        message.pop("reply_markup", None)  # none given: the keyboard is removed
+        if markup:
+            message["reply_markup"] = markup
+        message["edit_date"] = int(time.time())
+        return message
+
+    def _moderated(self, p: dict[str, Any], types: tuple[str, ...], wrong: str) -> dict[str, Any]:
+        """The chat of a ban or unban, after Telegram's chat-type and bot-rights checks."""
+        chat = self._chat(p["chat_id"])
+        if chat["type"] not in types:
+            raise ApiError(400, "Bad Request: " + wrong)
+        if not self._bot_right(chat["id"], "can_restrict_members"):
+            raise ApiError(400, "Bad Request: not enough rights to restrict/unrestrict chat member")
+        return chat
+
+    def _check_target(self, chat_id: int, user_id: int) -> None:
+        if user_id not in self.users:
+            raise ApiError(400, "Bad Request: user not found")
+        if user_id == self.bot_id:
+            raise ApiError(400, "Bad Request: can't restrict self")
+        current = self.status(chat_id, user_id)
+        if current == "creator":
+            raise ApiError(400, "Bad Request: can't remove chat owner")
+        if current == "administrator":
+            raise ApiError(400, "Bad Request: user is an administrator of the chat")
+
+    def api_banchatmember(self, p: dict[str, Any]) -> Any:
+        chat = self._moderated(
+            p,
+            ("group", "supergroup", "channel"),
+            "chat member status can't be changed in private chats",
+        )
+        user_id = int(p["user_id"])
+        self._check_target(chat["id"], user_id)
+        if chat["type"] == "group":
+            self.members.pop((chat["id"], user_id), None)  # no ban list: only removed
+            return True
+        until = int(p.get("until_date") or 0)
+        if not _MIN_UNTIL <= until - time.time() <= _MAX_UNTIL:
+            until = 0  # closer than 30 s or further than 366 days: forever
+        self.set_status(chat["id"], user_id, "kicked", until_date=until)
+        return True
+
+    def api_unbanchatmember(self, p: dict[str, Any]) -> Any:
+        chat = self._moderated(
+            p,
+            ("supergroup", "channel"),
+            "method is available for supergroup and channel chats only",
+        )
+        user_id = int(p["user_id"])
+        only_if_banned = str(p.get("only_if_banned")).lower() == "true"
+        if only_if_banned and self.status(chat["id"], user_id) != "kicked":
+            return True
+        self._check_target(chat["id"], user_id)
+        # Documented: not in the chat afterwards, but free to join again.
+        self.members.pop((chat["id"], user_id), None)
+        return True
+
+    def _commands_key(self, p: dict[str, Any]) -> str:
+        scope = p.get("scope") or {"type": "default"}
+        scope = json.loads(scope) if isinstance(scope, str) else scope
+        if "chat_id" in scope:
+            self._chat(scope["chat_id"])
+        return json.dumps(scope, sort_keys=True) + "|" + str(p.get("language_code") or "")
+
+    def api_setmycommands(self, p: dict[str, Any]) -> Any:
+        commands = p.get("commands") or "[]"
+        commands = json.loads(commands) if isinstance(commands, str) else commands
+        if not isinstance(commands, list):
+            raise ApiError(400, "Bad Request: can't parse commands JSON object")
+        if len(commands) > _MAX_COMMANDS:
+            raise ApiError(400, "Bad Request: BOT_COMMANDS_TOO_MUCH")
+        for command in commands:
+            if not isinstance(command, dict) or not _COMMAND_RE.fullmatch(
+                str(command.get("command"))
+            ):
+                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+            if not 1 <= len(str(command.get("description", ""))) <= 256:
+                raise ApiError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
+        self.commands[self._commands_key(p)] = commands
+        return True
+
+    def api_getmycommands(self, p: dict[str, Any]) -> Any:
+        return self.commands.get(self._commands_key(p), [])
+
+    def api_deletemycommands(self, p: dict[str, Any]) -> Any:
+        self.commands.pop(self._commands_key(p), None)
         return True
 
     def api_answercallbackquery(self, p: dict[str, Any]) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,7 @@ from gmbot.domain.telegram import (
     ChatInfo,
     ChatNotFound,
     ChatType,
+    CommandScope,
     Keyboard,
     MemberInfo,
     MemberListInaccessible,
@@ -99,6 +101,9 @@ class FakeTelegramGateway(TelegramGateway):
     deleted: list[SentMessage] = field(default_factory=list)  # successfully deleted
     edited: list[SentMessage] = field(default_factory=list)  # each edit, as it reads after
     latency: float = 0.0  # seconds every call takes (lets concurrent callers overlap)
+    # Command lists as set_commands left them, by (scope, language or "").
+    commands: dict[tuple[CommandScope, str], list[tuple[str, str]]] = field(default_factory=dict)
+    bans: list[tuple[int, int, datetime | None]] = field(default_factory=list)  # chat, user, until
     _failures: dict[str, deque[_Failure]] = field(default_factory=lambda: defaultdict(deque))
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(5000))
 
@@ -381,6 +386,109 @@ class FakeTelegramGateway(TelegramGateway):
         )
         self.member_permissions[(chat_id, user_id)] = full
 
+    async def edit_keyboard(self, chat_id: int, message_id: int, keyboard: Keyboard | None) -> bool:
+        await self._enter(
+            "edit_keyboard", chat_id=chat_id, message_id=message_id, keyboard=keyboard
+        )
+        chat = self._chat(chat_id, "editMessageReplyMarkup")
+        message = self.messages[chat.id].get(message_id)
+        if message is None:
+            return False  # the adapter turns "message to edit not found" into False
+        if message.sender_id != self.bot.id:
+            raise BadRequest("Bad Request: message can't be edited", "editMessageReplyMarkup")
+        new_keyboard = keyboard or None
+        if message.keyboard == new_keyboard:
+            return True  # "message is not modified" is no failure to the adapter
+        edited = replace(message, keyboard=new_keyboard)
+        self.messages[chat.id][message_id] = edited
+        self.edited.append(edited)
+        return True
+
+    def _moderated(self, chat_id: int, user_id: int, method: str, *, basic_ok: bool) -> ChatInfo:
+        """Telegram's checks before a ban or unban, in its order."""
+        chat = self._chat(chat_id, method)
+        if chat.type is ChatType.PRIVATE:
+            raise BadRequest("Bad Request: chat member status can't be changed in private chats")
+        if chat.type is ChatType.GROUP and not basic_ok:
+            raise NotEnoughRights(
+                "Bad Request: method is available for supergroup and channel chats only", method
+            )
+        if not self._bot_right(chat_id, "can_restrict_members"):
+            raise NotEnoughRights(
+                "Bad Request: not enough rights to restrict/unrestrict chat member", method
+            )
+        return chat
+
+    def _check_target(self, chat_id: int, user_id: int, method: str) -> MemberInfo:
+        if user_id == self.bot.id:
+            raise NotEnoughRights("Bad Request: can't restrict self", method)
+        current = self.members.get((chat_id, user_id)) or MemberInfo(user_id, MemberStatus.LEFT)
+        if current.status is MemberStatus.CREATOR:
+            raise NotEnoughRights("Bad Request: can't remove chat owner", method)
+        if current.status is MemberStatus.ADMINISTRATOR:
+            raise NotEnoughRights("Bad Request: user is an administrator of the chat", method)
+        return current
+
+    async def ban(
+        self,
+        chat_id: int,
+        user_id: int,
+        *,
+        until: datetime | None = None,
+        revoke_messages: bool = False,
+    ) -> None:
+        await self._enter(
+            "ban", chat_id=chat_id, user_id=user_id, until=until, revoke_messages=revoke_messages
+        )
+        chat = self._moderated(chat_id, user_id, "banChatMember", basic_ok=True)
+        current = self._check_target(chat_id, user_id, "banChatMember")
+        self.member_permissions.pop((chat_id, user_id), None)
+        self.bans.append((chat_id, user_id, until))
+        if chat.type is ChatType.GROUP:
+            self.members.pop((chat_id, user_id), None)  # no ban list: only removed
+            return
+        self.members[(chat_id, user_id)] = MemberInfo(
+            user_id, MemberStatus.KICKED, is_bot=current.is_bot, until=until
+        )
+
+    async def unban(self, chat_id: int, user_id: int, *, only_if_banned: bool = True) -> None:
+        await self._enter("unban", chat_id=chat_id, user_id=user_id, only_if_banned=only_if_banned)
+        self._moderated(chat_id, user_id, "unbanChatMember", basic_ok=False)
+        if only_if_banned and self.status(chat_id, user_id) is not MemberStatus.KICKED:
+            return
+        self._check_target(chat_id, user_id, "unbanChatMember")
+        self.member_permissions.pop((chat_id, user_id), None)
+        self.members.pop((chat_id, user_id), None)  # "left": not in the chat, may join
+
+    async def set_commands(
+        self,
+        commands: Sequence[tuple[str, str]],
+        scope: CommandScope,
+        language: str | None = None,
+    ) -> None:
+        listed = list(commands)
+        await self._enter("set_commands", commands=listed, scope=scope, language=language)
+        if len(listed) > 100:
+            raise BadRequest("Bad Request: BOT_COMMANDS_TOO_MUCH", "setMyCommands")
+        for name, text in listed:
+            if not _COMMAND.fullmatch(name):
+                raise BadRequest("Bad Request: BOT_COMMAND_INVALID", "setMyCommands")
+            if not 1 <= len(text) <= 256:
+                raise BadRequest("Bad Request: BOT_COMMAND_DESCRIPTION_INVALID", "setMyCommands")
+        self._command_chat(scope)
+        self.commands[(scope, language or "")] = listed
+
+    async def get_commands(
+        self, scope: CommandScope, language: str | None = None
+    ) -> list[tuple[str, str]]:
+        await self._enter("get_commands", scope=scope, language=language)
+        self._command_chat(scope)
+        return list(self.commands.get((scope, language or ""), []))
+
+    def _command_chat(self, scope: CommandScope) -> None:
+        if scope.chat_id is not None:
+            self._chat(scope.chat_id, "setMyCommands")
+
     async def answer_callback(
         self, callback_id: str, text: str | None = None, *, alert: bool = False
     ) -> None:
@@ -411,3 +519,4 @@ class FakeTelegramGateway(TelegramGateway):
 
 
 _LEFT = MemberInfo(0, MemberStatus.LEFT)
+_COMMAND = re.compile(r"[a-z0-9_]{1,32}")

@@ -21,9 +21,11 @@ from gmbot.domain.models import (
 from gmbot.domain.telegram import (
     BotIdentity,
     ChatInfo,
+    CommandScope,
     Keyboard,
     MemberInfo,
     Permissions,
+    TelegramError,
 )
 
 # --------------------------------------------------------------------------- storage
@@ -588,6 +590,51 @@ class TelegramGateway(ABC):
 
         An edit that changes nothing is not an error.
         """
+
+    @abstractmethod
+    async def edit_keyboard(self, chat_id: int, message_id: int, keyboard: Keyboard | None) -> bool:
+        """Replace (None: remove) a message's inline keyboard (editMessageReplyMarkup);
+        False when the message is gone. An edit that changes nothing is not an error."""
+
+    @abstractmethod
+    async def ban(
+        self,
+        chat_id: int,
+        user_id: int,
+        *,
+        until: datetime | None = None,
+        revoke_messages: bool = False,
+    ) -> None:
+        """banChatMember. In a basic group Telegram only removes the user (no ban list)."""
+
+    @abstractmethod
+    async def unban(self, chat_id: int, user_id: int, *, only_if_banned: bool = True) -> None:
+        """unbanChatMember (supergroups and channels only). only_if_banned=False would
+        also remove a user who is in the chat."""
+
+    async def kick(self, chat_id: int, user_id: int) -> None:
+        """Remove the user from the group, free to come back: ban, then lift the ban."""
+        await self.ban(chat_id, user_id)
+        try:
+            await self.unban(chat_id, user_id, only_if_banned=True)
+        except TelegramError as err:
+            # A basic group keeps no ban list: the ban only removed them, nothing to lift.
+            if "supergroup and channel chats only" not in err.description.lower():
+                raise
+
+    @abstractmethod
+    async def set_commands(
+        self,
+        commands: Sequence[tuple[str, str]],
+        scope: CommandScope,
+        language: str | None = None,
+    ) -> None:
+        """setMyCommands: (command, description) pairs; empty clears the list."""
+
+    @abstractmethod
+    async def get_commands(
+        self, scope: CommandScope, language: str | None = None
+    ) -> list[tuple[str, str]]: ...
 
     @abstractmethod
     async def answer_callback(

@@ -142,6 +142,47 @@ class Button:
 Keyboard = list[list[Button]]
 
 
+class ScopeType(StrEnum):
+    """The BotCommandScope types GMBot sets commands for (user-specific chat_member is not
+    used)."""
+
+    DEFAULT = "default"
+    ALL_PRIVATE_CHATS = "all_private_chats"
+    ALL_GROUP_CHATS = "all_group_chats"
+    ALL_CHAT_ADMINISTRATORS = "all_chat_administrators"
+    CHAT = "chat"
+    CHAT_ADMINISTRATORS = "chat_administrators"
+
+
+_CHAT_SCOPES = (ScopeType.CHAT, ScopeType.CHAT_ADMINISTRATORS)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandScope:
+    """Where a command list applies (Telegram's BotCommandScope); chat scopes name a chat."""
+
+    type: ScopeType = ScopeType.DEFAULT
+    chat_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.type in _CHAT_SCOPES) != (self.chat_id is not None):
+            raise ValueError(f"command scope {self.type} takes a chat_id only if it names a chat")
+
+    @classmethod
+    def chat(cls, chat_id: int) -> CommandScope:
+        return cls(ScopeType.CHAT, chat_id)
+
+    @classmethod
+    def chat_administrators(cls, chat_id: int) -> CommandScope:
+        return cls(ScopeType.CHAT_ADMINISTRATORS, chat_id)
+
+    def as_api(self) -> dict[str, object]:
+        """The BotCommandScope object as the Bot API takes it."""
+        if self.chat_id is None:
+            return {"type": str(self.type)}
+        return {"type": str(self.type), "chat_id": self.chat_id}
+
+
 class TelegramError(Exception):
     """Base of the gateway's errors; `description` is Telegram's text."""
 
@@ -216,6 +257,8 @@ _REFUSAL_TEXTS: tuple[tuple[str, str], ...] = (
     ("bot was kicked", "bot_removed"),
     ("bot is not a member", "bot_removed"),
     ("upgraded to a supergroup", "chat_migrated"),
+    ("only for supergroups", "basic_group"),
+    ("for supergroup and channel chats only", "basic_group"),
 )
 
 

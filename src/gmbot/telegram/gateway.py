@@ -27,18 +27,33 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import (
     AnswerCallbackQuery,
+    BanChatMember,
     CreateChatInviteLink,
     DeleteMessage,
     DeleteMessages,
+    EditMessageReplyMarkup,
     EditMessageText,
     GetChat,
     GetChatAdministrators,
     GetChatMember,
     GetMe,
+    GetMyCommands,
     RestrictChatMember,
     SendMessage,
+    SetMyCommands,
+    UnbanChatMember,
 )
 from aiogram.methods.base import TelegramMethod
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    BotCommandScopeChatAdministrators,
+    BotCommandScopeDefault,
+    BotCommandScopeUnion,
+)
 
 from gmbot.domain.actions import CURRENT_PRIORITY
 from gmbot.domain.fencing import check_fence
@@ -47,10 +62,12 @@ from gmbot.domain.telegram import (
     BadRequest,
     BotIdentity,
     ChatInfo,
+    CommandScope,
     Keyboard,
     MemberInfo,
     Permissions,
     RetryLater,
+    ScopeType,
     TelegramError,
     TelegramUnavailable,
 )
@@ -63,6 +80,8 @@ T = TypeVar("T")
 
 # deleteMessages takes 1-100 message ids.
 MAX_DELETE_BATCH = 100
+# setMyCommands takes at most 100 commands.
+MAX_COMMANDS = 100
 # Answers that are expected and need no log line: something already gone, an edit that
 # changes nothing.
 _QUIET = ("not found", "message is not modified")
@@ -192,6 +211,62 @@ class AiogramGateway(TelegramGateway):
             )
         )
 
+    async def edit_keyboard(self, chat_id: int, message_id: int, keyboard: Keyboard | None) -> bool:
+        method = EditMessageReplyMarkup(
+            chat_id=chat_id, message_id=message_id, reply_markup=convert.keyboard(keyboard)
+        )
+        try:
+            await self._call(method)
+        except BadRequest as err:
+            low = err.description.lower()
+            if "message is not modified" in low:
+                return True  # it already has that keyboard
+            if "message to edit not found" in low:
+                return False
+            raise
+        return True
+
+    async def ban(
+        self,
+        chat_id: int,
+        user_id: int,
+        *,
+        until: datetime | None = None,
+        revoke_messages: bool = False,
+    ) -> None:
+        await self._call(
+            BanChatMember(
+                chat_id=chat_id,
+                user_id=user_id,
+                until_date=until,
+                revoke_messages=revoke_messages,
+            )
+        )
+
+    async def unban(self, chat_id: int, user_id: int, *, only_if_banned: bool = True) -> None:
+        await self._call(
+            UnbanChatMember(chat_id=chat_id, user_id=user_id, only_if_banned=only_if_banned)
+        )
+
+    async def set_commands(
+        self,
+        commands: Sequence[tuple[str, str]],
+        scope: CommandScope,
+        language: str | None = None,
+    ) -> None:
+        listed = [BotCommand(command=name, description=text) for name, text in commands]
+        if len(listed) > MAX_COMMANDS:
+            raise ValueError(f"setMyCommands takes at most {MAX_COMMANDS} commands")
+        await self._call(
+            SetMyCommands(commands=listed, scope=_scope(scope), language_code=language)
+        )
+
+    async def get_commands(
+        self, scope: CommandScope, language: str | None = None
+    ) -> list[tuple[str, str]]:
+        found = await self._call(GetMyCommands(scope=_scope(scope), language_code=language))
+        return [(c.command, c.description) for c in found]
+
     async def answer_callback(
         self, callback_id: str, text: str | None = None, *, alert: bool = False
     ) -> None:
@@ -307,3 +382,22 @@ def _maybe_applied(exc: Exception) -> bool:
     if not isinstance(exc, TelegramNetworkError):
         return False  # Telegram answered (5xx) or sent something unreadable: not applied
     return not exc.message.startswith(_NOT_SENT)
+
+
+def _scope(scope: CommandScope) -> BotCommandScopeUnion:
+    """aiogram's BotCommandScope object for a domain scope."""
+    match scope.type:
+        case ScopeType.DEFAULT:
+            return BotCommandScopeDefault()
+        case ScopeType.ALL_PRIVATE_CHATS:
+            return BotCommandScopeAllPrivateChats()
+        case ScopeType.ALL_GROUP_CHATS:
+            return BotCommandScopeAllGroupChats()
+        case ScopeType.ALL_CHAT_ADMINISTRATORS:
+            return BotCommandScopeAllChatAdministrators()
+        case ScopeType.CHAT:
+            assert scope.chat_id is not None  # CommandScope checks it
+            return BotCommandScopeChat(chat_id=scope.chat_id)
+        case ScopeType.CHAT_ADMINISTRATORS:
+            assert scope.chat_id is not None
+            return BotCommandScopeChatAdministrators(chat_id=scope.chat_id)
