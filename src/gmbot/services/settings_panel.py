@@ -1,0 +1,244 @@
+"""The inline settings panel: one message whose keyboard shows every setting and
+changes it in place. Built from the settings registry (group_settings.SETTINGS) and
+applied through GroupAdminService.update_settings, so the panel accepts exactly what
+`/settings <key> <value>` accepts.
+
+Callback data (Telegram allows 64 bytes): "gms:<chat id>:<page>[:<i>[:<j>]]" where
+page is m (main), p (setting i's page), s (choose setting i's choice j) or x (close).
+Indexes, not values, so a long choice never pushes the data past the limit; a
+registry change makes old data stale, which decodes as expired.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from enum import StrEnum
+
+import structlog
+
+from gmbot.domain.models import GroupSettings
+from gmbot.domain.telegram import Button, Keyboard
+from gmbot.services.admin_check import AdminCheck
+from gmbot.services.events import Actor
+from gmbot.services.group_admin import GroupAdminService
+from gmbot.services.group_settings import SETTINGS, SettingsError, SettingSpec
+
+log = structlog.get_logger(__name__)
+
+PREFIX = "gms"
+MAX_DATA = 64  # bytes, Telegram's callback_data limit
+EXPIRED = "This panel has expired."
+REFUSED = "Only the group's admins can change its settings."
+# Settings whose value is free text: the panel shows them, the text form sets them.
+TEXT_ONLY = frozenset({"text", "button"})
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    text: str  # HTML
+    keyboard: Keyboard
+
+
+class Outcome(StrEnum):
+    SHOWN = "shown"  # a page was shown (navigation)
+    CHANGED = "changed"
+    CLOSED = "closed"  # the caller deletes the panel message
+    EXPIRED = "expired"
+    REFUSED = "refused"
+    INVALID = "invalid"  # the registry refused the value
+
+
+@dataclass(frozen=True, slots=True)
+class Press:
+    """What a button press did: the panel to show (None: leave it), and the
+    callback answer."""
+
+    outcome: Outcome
+    panel: Panel | None = None
+    notice: str | None = None
+    alert: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    chat_id: int
+    page: str
+    setting: int | None = None
+    choice: int | None = None
+
+
+def encode(chat_id: int, page: str, *indexes: int) -> str:
+    data = ":".join([PREFIX, str(chat_id), page, *(str(i) for i in indexes)])
+    if len(data.encode()) > MAX_DATA:  # cannot happen for Telegram's ids; never send it
+        raise ValueError(f"callback data over {MAX_DATA} bytes: {data!r}")
+    return data
+
+
+def _index(text: str, bound: int) -> int | None:
+    if not _digits(text) or len(text) > 3:
+        return None
+    value = int(text)
+    return value if value < bound else None
+
+
+def decode(data: str | None) -> Decoded | None:
+    """None for anything that is not data this module wrote for the current registry."""
+    if not data or len(data.encode()) > MAX_DATA:
+        return None
+    parts = data.split(":")
+    if len(parts) < 3 or parts[0] != PREFIX:
+        return None
+    chat = parts[1]
+    digits = chat[1:] if chat.startswith("-") else chat
+    if not _digits(digits) or len(digits) > 16:
+        return None
+    chat_id, page, rest = int(chat), parts[2], parts[3:]
+    if page in {"m", "x"} and not rest:
+        return Decoded(chat_id, page)
+    if page in {"p", "s"} and rest:
+        setting = _index(rest[0], len(SETTINGS))
+        if setting is None:
+            return None
+        if page == "p" and len(rest) == 1:
+            return Decoded(chat_id, page, setting)
+        if page == "s" and len(rest) == 2:
+            choice = _index(rest[1], len(SETTINGS[setting].choices))
+            if choice is not None:
+                return Decoded(chat_id, page, setting, choice)
+    return None
+
+
+def deep_link(bot_username: str, chat_id: int) -> str:
+    """The private chat with this group selected (/start payload: A-Za-z0-9_-)."""
+    return f"https://t.me/{bot_username}?start=g{chat_id}"
+
+
+def parse_start(payload: str | None) -> int | None:
+    """The group id of a "g<chat id>" /start payload; None for anything else."""
+    if not payload or not payload.startswith("g"):
+        return None
+    chat = payload[1:]
+    digits = chat[1:] if chat.startswith("-") else chat
+    if not _digits(digits) or len(digits) > 16:
+        return None
+    return int(chat)
+
+
+def _digits(text: str) -> bool:
+    # str.isdigit also takes other scripts' digits (int() parses them too).
+    return bool(text) and text.isascii() and text.isdigit()
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+class SettingsPanelService:
+    def __init__(
+        self, group_admin: GroupAdminService, admin_check: AdminCheck, bot_username: str
+    ) -> None:
+        self._group_admin = group_admin
+        self._admin_check = admin_check
+        self._bot_username = bot_username
+
+    async def open(self, chat_id: int, *, private: bool = False) -> Panel | None:
+        """The main page; None when the group is not protected. The caller has
+        checked the opener may configure (the command's own admin check)."""
+        settings = await self._group_admin.settings_of(chat_id)
+        if settings is None:
+            return None
+        return self.main_page(chat_id, settings, private=private)
+
+    async def open_for(self, chat_id: int, user_id: int, *, private: bool) -> Panel | str:
+        """The panel for a user who has not passed a command's admin check (the
+        private /start deep link): the panel, or why not (HTML)."""
+        if not await self._admin_check.allowed(chat_id, Actor(user_id, "")):
+            return REFUSED
+        panel = await self.open(chat_id, private=private)
+        return panel if panel is not None else "That group is not protected by GMBot."
+
+    async def press(
+        self, data: str | None, user_id: int, *, private: bool = False, title: str = ""
+    ) -> Press:
+        decoded = decode(data)
+        if decoded is None:
+            return Press(Outcome.EXPIRED, notice=EXPIRED)
+        chat_id = decoded.chat_id
+        if not await self._admin_check.allowed(chat_id, Actor(user_id, "")):
+            log.info("panel_refused", chat_id=chat_id, user_id=user_id)
+            return Press(Outcome.REFUSED, notice=REFUSED, alert=True)
+        if decoded.page == "x":
+            return Press(Outcome.CLOSED)
+        settings = await self._group_admin.settings_of(chat_id)
+        if settings is None:
+            return Press(Outcome.EXPIRED, notice="This group is no longer protected.")
+        if decoded.page == "m":
+            return Press(Outcome.SHOWN, self.main_page(chat_id, settings, private=private))
+        assert decoded.setting is not None
+        spec = SETTINGS[decoded.setting]
+        if decoded.page == "p":
+            page = self.setting_page(chat_id, decoded.setting, settings, private=private)
+            return Press(Outcome.SHOWN, page)
+        assert decoded.choice is not None
+        value = spec.choices[decoded.choice]
+        try:
+            new = await self._group_admin.update_settings(chat_id, spec.key, value)
+        except SettingsError as err:
+            return Press(Outcome.INVALID, notice=str(err)[:200], alert=True)
+        log.info("panel_changed", chat_id=chat_id, user_id=user_id, key=spec.key, value=value)
+        panel = self.main_page(chat_id, new, private=private)
+        return Press(Outcome.CHANGED, panel, notice=f"{spec.key}: {spec.show(new)}")
+
+    # ---- rendering
+
+    def main_page(self, chat_id: int, settings: GroupSettings, *, private: bool) -> Panel:
+        rows: Keyboard = []
+        pair: list[Button] = []
+        for i, spec in enumerate(SETTINGS):
+            pair.append(Button(_label(spec, settings), callback_data=encode(chat_id, "p", i)))
+            if len(pair) == 2:
+                rows.append(pair)
+                pair = []
+        if pair:
+            rows.append(pair)
+        bottom = [Button("Close", callback_data=encode(chat_id, "x"))]
+        if not private and self._bot_username:
+            bottom.insert(
+                0, Button("Manage in private", url=deep_link(self._bot_username, chat_id))
+            )
+        rows.append(bottom)
+        text = "<b>Settings</b>\nPress a setting to change it."
+        return Panel(text, rows)
+
+    def setting_page(
+        self, chat_id: int, index: int, settings: GroupSettings, *, private: bool
+    ) -> Panel:
+        spec = SETTINGS[index]
+        current = spec.show(settings)
+        text = f"<b>{_e(spec.key)}</b>: {_e(current)}"
+        rows: Keyboard = []
+        if spec.key in TEXT_ONLY:
+            text += f"\nTo change it: <code>/settings {_e(spec.key)} {_e(spec.usage)}</code>"
+            text += " in the group."
+        for j, choice in enumerate(spec.choices):
+            label = choice
+            if _is_current(spec, settings, choice):
+                label = "✓ " + choice
+            rows.append([Button(label, callback_data=encode(chat_id, "s", index, j))])
+        rows.append([Button("« Back", callback_data=encode(chat_id, "m"))])
+        return Panel(text, rows)
+
+
+def _label(spec: SettingSpec, settings: GroupSettings) -> str:
+    label = f"{spec.key.capitalize()}: {spec.show(settings)}"
+    # Telegram shows a button's text as plain text; a custom label is cut short.
+    return label if len(label) <= 40 else label[:39] + "…"
+
+
+def _is_current(spec: SettingSpec, settings: GroupSettings, choice: str) -> bool:
+    """Would choosing this change nothing? (The registry's own parse decides.)"""
+    try:
+        return spec.apply(settings, choice) == settings
+    except SettingsError:
+        return False
