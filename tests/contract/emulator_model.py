@@ -108,6 +108,13 @@ class EmulatorModel(TransportModel):
     async def post(self, chat_id: int, user_id: int, text: str = "hello") -> int:
         return int((await self.client.send_message(chat_id, user_id, text))["message_id"])
 
+    async def keyboard_texts(self, chat_id: int, message_id: int) -> list[list[str]] | None:
+        message = self.server.state.message(chat_id, message_id)
+        assert message is not None, f"no message {message_id} in {chat_id}"
+        if not message.reply_markup:
+            return None
+        return [[b["text"] for b in row] for row in message.reply_markup["inline_keyboard"]]
+
     async def start(self, user_id: int) -> None:
         await self.client.user_starts_bot(user_id, bot_id=self.bot.id)
 

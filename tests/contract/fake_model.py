@@ -75,6 +75,10 @@ class FakeModel(TelegramModel):
     async def post(self, chat_id: int, user_id: int, text: str = "hello") -> int:
         return self.fake.post(chat_id, user_id, text)
 
+    async def keyboard_texts(self, chat_id: int, message_id: int) -> list[list[str]] | None:
+        keyboard = self.fake.messages[chat_id][message_id].keyboard
+        return [[b.text for b in row] for row in keyboard] if keyboard else None
+
     async def start(self, user_id: int) -> None:
         self.fake.started.add(user_id)
 

@@ -94,6 +94,10 @@ class TelegramModel(ABC):
         """A message someone else sent; returns its id."""
 
     @abstractmethod
+    async def keyboard_texts(self, chat_id: int, message_id: int) -> list[list[str]] | None:
+        """The button texts of a message's inline keyboard as the chat shows it (None: none)."""
+
+    @abstractmethod
     async def start(self, user_id: int) -> None:
         """The user starts the bot in private, so it may write to them."""
 

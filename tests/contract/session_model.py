@@ -95,6 +95,12 @@ class SessionModel(TransportModel):
     async def post(self, chat_id: int, user_id: int, text: str = "hello") -> int:
         return int(self.world.add_message(chat_id, user_id, text)["message_id"])
 
+    async def keyboard_texts(self, chat_id: int, message_id: int) -> list[list[str]] | None:
+        markup = self.world.messages[chat_id][message_id].get("reply_markup")
+        if not markup:
+            return None
+        return [[b["text"] for b in row] for row in markup["inline_keyboard"]]
+
     async def start(self, user_id: int) -> None:
         self.world.start(user_id)
 

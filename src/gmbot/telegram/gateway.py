@@ -65,6 +65,7 @@ from gmbot.domain.telegram import (
     CommandScope,
     Keyboard,
     MemberInfo,
+    NotEnoughRights,
     Permissions,
     RetryLater,
     ScopeType,
@@ -244,9 +245,14 @@ class AiogramGateway(TelegramGateway):
         )
 
     async def unban(self, chat_id: int, user_id: int, *, only_if_banned: bool = True) -> None:
-        await self._call(
-            UnbanChatMember(chat_id=chat_id, user_id=user_id, only_if_banned=only_if_banned)
-        )
+        method = UnbanChatMember(chat_id=chat_id, user_id=user_id, only_if_banned=only_if_banned)
+        try:
+            await self._call(method)
+        except BadRequest as err:
+            # A basic group has no ban list: refused like restrict there (NotEnoughRights).
+            if "supergroup and channel chats only" in err.description.lower():
+                raise NotEnoughRights(err.description, err.method) from err
+            raise
 
     async def set_commands(
         self,
