@@ -65,7 +65,9 @@ class Settings(BaseSettings):
     admin_cache_ttl: int = Field(default=600, ge=1)
     owner_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     fail_mode: FailMode = FailMode.OPEN
-    recheck_interval: float = Field(default=5.0, ge=0)  # "I've joined" fresh checks per user
+    # "I've joined": Telegram is asked once per user per interval; a press within it
+    # waits for the rest, so it is capped well under a callback query's answer time.
+    recheck_interval: float = Field(default=5.0, ge=0, le=10)
     request_budget: float = Field(default=25.0, gt=0)  # seconds of work in one webhook request
     # Multi-instance delivery (see README "Running at scale").
     update_lease: float = Field(default=30.0, gt=0)  # claim on an update, renewed while handled

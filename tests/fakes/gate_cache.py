@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gmbot.domain.models import ProtectedGroup
+from gmbot.domain.models import ChannelMode, ProtectedGroup
 from gmbot.domain.ports import CacheUnavailable, GateCache, GateLookup, GateState
 from tests.fakes.clock import Expiring, FakeClock
 from tests.fakes.membership_cache import InMemoryMembershipCache
@@ -54,10 +54,13 @@ class InMemoryGateCache(GateCache):
         exempt = self._live(self._exempt, chat_id)
         if exempt is not None and user_id in exempt.value:
             return GateLookup(GateState.EXEMPT)
+        any_ = group.settings.mode is ChannelMode.ANY
         unknown: list[int] = []
         missing: list[int] = []
         for channel in group.channels:
             joined = self._membership.peek(user_id, channel.channel_id)
+            if joined and any_:
+                return GateLookup(GateState.VERIFIED)
             if joined is None:
                 unknown.append(channel.channel_id)
             elif not joined:

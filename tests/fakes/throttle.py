@@ -26,6 +26,10 @@ class InMemoryThrottle(Throttle):
         self.acquired.append(key)
         return True
 
+    async def remaining(self, key: str) -> float:
+        expires = self._held.get(key)
+        return max(0.0, expires - self._clock()) if expires is not None else 0.0
+
     async def release(self, key: str) -> None:
         self.released.append(key)
         self._held.pop(key, None)

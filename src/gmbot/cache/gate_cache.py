@@ -19,7 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gmbot.cache.group_codec import decode_group, encode_group
 from gmbot.cache.keys import ADMINS_CACHED, DEFAULT_NAMESPACE, CacheKeys
-from gmbot.domain.models import ProtectedGroup
+from gmbot.domain.models import ChannelMode, ProtectedGroup
 from gmbot.domain.ports import CacheUnavailable, GateCache, GateLookup, GateState
 
 # The script answers with a state's index in this tuple: {code}, or for CHECK
@@ -36,11 +36,15 @@ REPLY_STATES: tuple[GateState, ...] = (
 REPLY_CODE: dict[GateState, int] = {state: code for code, state in enumerate(REPLY_STATES)}
 
 # KEYS[1] grp:{chat}  KEYS[2] admins:{chat}  KEYS[3] exempt:{chat}
+# The group hash: 'on' "1"|"0", 'ch' the channel ids comma-separated, 'any' "1" when
+# one joined channel is enough (ChannelMode.ANY), 'full' the ProtectedGroup as JSON.
+# In ANY mode CHECK means no cached channel is joined: unknown ones need a look-up,
+# and with none unknown every channel is missing.
 # ARGV[1] user id     ARGV[2] verify key prefix, e.g. "gmbot:verify:"
 # The verify keys are built inside the script instead of being passed as KEYS, which
 # is fine on one Redis but not Redis-Cluster-safe (they may hash to another slot).
 LOOKUP_SCRIPT = Template("""
-local conf = redis.call('HMGET', KEYS[1], 'on', 'ch')
+local conf = redis.call('HMGET', KEYS[1], 'on', 'ch', 'any')
 if not conf[1] then return {$group_unknown} end
 if conf[1] ~= '1' then return {$unprotected} end
 if redis.call('EXISTS', KEYS[2]) == 0 then return {$admins_unknown} end
@@ -48,9 +52,12 @@ local user = ARGV[1]
 if redis.call('SISMEMBER', KEYS[2], user) == 1 then return {$admin} end
 if redis.call('SISMEMBER', KEYS[3], user) == 1 then return {$exempt} end
 local prefix = ARGV[2] .. user .. ':'
+-- 'any' = '1': one joined channel is enough (ChannelMode.ANY); absent means ALL.
+local any = conf[3] == '1'
 local unknown, missing = {}, {}
 for ch in string.gmatch(conf[2] or '', '[^,]+') do
   local joined = redis.call('GET', prefix .. ch)
+  if joined == '1' and any then return {$verified} end
   if not joined then
     unknown[#unknown + 1] = ch
   elseif joined ~= '1' then
@@ -112,8 +119,10 @@ class RedisGateCache(GateCache):
     async def put_group(
         self, chat_id: int, group: ProtectedGroup | None, exempt: Sequence[int], ttl: int
     ) -> None:
+        any_ = "0"
         if group is not None and group.active:
             on, channels = "1", ",".join(str(c.channel_id) for c in group.channels)
+            any_ = "1" if group.settings.mode is ChannelMode.ANY else "0"
         else:
             on, channels = "0", ""
         full = encode_group(group) if group is not None else ""
@@ -121,7 +130,7 @@ class RedisGateCache(GateCache):
         # MULTI: the script never sees a group without its matching exempt set.
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(group_key, exempt_key)
-            pipe.hset(group_key, items=("on", on, "ch", channels, "full", full))
+            pipe.hset(group_key, items=("on", on, "ch", channels, "any", any_, "full", full))
             pipe.expire(group_key, ttl)
             if exempt:
                 pipe.sadd(exempt_key, *exempt)

@@ -18,5 +18,10 @@ class RedisThrottle(Throttle):
         period_ms = max(1, round(seconds * 1000))
         return bool(await self._redis.set(self._keys.throttle(key), b"1", nx=True, px=period_ms))
 
+    async def remaining(self, key: str) -> float:
+        # PTTL: -2 no key, -1 no expiry (never set by acquire): both read as free.
+        left_ms = int(await self._redis.pttl(self._keys.throttle(key)))
+        return max(0, left_ms) / 1000
+
     async def release(self, key: str) -> None:
         await self._redis.delete(self._keys.throttle(key))

@@ -125,6 +125,22 @@ class ExemptRepository(ABC):
     async def list(self, chat_id: int) -> list[int]: ...
 
 
+class ManagerRepository(ABC):
+    """Admins GMBot has seen in a group: candidates for a user's private group list,
+    each checked live with Telegram before it is shown (the table may be stale)."""
+
+    @abstractmethod
+    async def saw(self, chat_id: int, user_ids: Sequence[int], now: datetime) -> None:
+        """Record (or refresh the date of) these admins of the group."""
+
+    @abstractmethod
+    async def groups_of(self, user_id: int, limit: int) -> list[int]:
+        """The groups the user was seen administering, most recently seen first."""
+
+    @abstractmethod
+    async def forget(self, chat_id: int, user_id: int) -> None: ...
+
+
 class RestrictionRepository(ABC):
     """Mutes GMBot applied itself (ACTIVE) or is applying (INTENT)."""
 
@@ -195,6 +211,7 @@ class UnitOfWork(ABC):
     owners: OwnerRepository
     users: BotUserRepository
     exempt: ExemptRepository
+    managers: ManagerRepository
     restrictions: RestrictionRepository
     audit: AuditRepository
 
@@ -303,6 +320,10 @@ class Throttle(ABC):
     @abstractmethod
     async def acquire(self, key: str, seconds: float) -> bool:
         """True for the first caller in the period, False while it is held."""
+
+    @abstractmethod
+    async def remaining(self, key: str) -> float:
+        """Seconds until `key` is free again; 0.0 when it is not held."""
 
     @abstractmethod
     async def release(self, key: str) -> None: ...

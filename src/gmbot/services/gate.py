@@ -147,10 +147,10 @@ class GateService:
                     return Verdict.PASSED
             except TelegramError:
                 pass
-            membership = await self._checker.check(msg.user_id, ids)
+            membership = await self._checker.check(msg.user_id, ids, mode=group.settings.mode)
         else:
             membership = await self._checker.check(
-                msg.user_id, look.unknown, known_missing=look.missing
+                msg.user_id, look.unknown, known_missing=look.missing, mode=group.settings.mode
             )
             membership.joined.update(set(ids) - membership.missing - membership.unknown)
         return await self._decide(group, msg, membership)
@@ -161,7 +161,7 @@ class GateService:
         assert msg.user_id is not None
         if membership.inaccessible:
             await self._channels_inaccessible(group, membership.inaccessible)
-        if membership.complete:
+        if membership.satisfied(group.settings.mode):
             self._metrics.membership_decided("member")
             return Verdict.PASSED
         if not membership.missing and self._policy.fail_open:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from gmbot.domain.models import ChannelMode
 from gmbot.domain.ports import MembershipCache, TelegramGateway, Throttle
 from gmbot.domain.telegram import MemberListInaccessible, TelegramError
 from gmbot.metrics import Metrics
@@ -26,6 +27,10 @@ class Membership:
     @property
     def complete(self) -> bool:
         return not self.missing and not self.unknown
+
+    def satisfied(self, mode: ChannelMode) -> bool:
+        """Does the user meet the group's requirement: every channel (ALL) or one (ANY)?"""
+        return bool(self.joined) if mode is ChannelMode.ANY else self.complete
 
 
 class MembershipChecker:
@@ -55,11 +60,24 @@ class MembershipChecker:
         *,
         fresh: bool = False,
         known_missing: Iterable[int] = (),
+        mode: ChannelMode = ChannelMode.ALL,
     ) -> Membership:
-        """Classify each channel. `fresh` bypasses the cache (the "I've joined" button)."""
+        """Classify each channel. `fresh` bypasses the cache (the "I've joined" button).
+
+        In ANY mode the channels are asked one by one and the check stops at the first
+        joined one (fewer Bot API calls); the channels not reached stay unclassified.
+        """
         result = Membership(missing=set(known_missing))
         todo = [c for c in channels if c not in result.missing]
-        answers = await asyncio.gather(*(self._one(user_id, c, fresh) for c in todo))
+        if mode is ChannelMode.ANY:
+            answers: list[bool | str] = []
+            for channel_id in todo:
+                answers.append(await self._one(user_id, channel_id, fresh))
+                if answers[-1] is True:
+                    break
+            todo = todo[: len(answers)]
+        else:
+            answers = list(await asyncio.gather(*(self._one(user_id, c, fresh) for c in todo)))
         for channel_id, answer in zip(todo, answers, strict=True):
             if answer is True:
                 result.joined.add(channel_id)

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 import structlog
 
-from gmbot.domain.models import AuditEntry, AuditKind, LinkedChannel
+from gmbot.domain.models import AuditEntry, AuditKind, ChannelMode, LinkedChannel, ProtectedGroup
 from gmbot.domain.ports import MembershipCache, Outbox, Throttle, UnitOfWorkFactory
 from gmbot.domain.telegram import TelegramError, TelegramUnavailable
 from gmbot.metrics import Metrics
 from gmbot.services import gate_plan as plan
 from gmbot.services import texts
 from gmbot.services.directory import GroupDirectory
-from gmbot.services.membership import MembershipChecker
+from gmbot.services.membership import Membership, MembershipChecker
 from gmbot.services.muting import MuteService
 
 log = structlog.get_logger(__name__)
@@ -32,6 +34,9 @@ class ButtonOutcome(StrEnum):
 class ButtonResult:
     outcome: ButtonOutcome
     missing: tuple[LinkedChannel, ...] = ()
+    # STILL_MISSING: ANY means joining one of `missing` is enough. A "not yet" is always
+    # Telegram's answer to a look-up made after the press.
+    mode: ChannelMode = ChannelMode.ALL
 
 
 class VerificationService:
@@ -47,6 +52,7 @@ class VerificationService:
         metrics: Metrics,
         *,
         recheck_interval: float,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._uow = uow
         self._directory = directory
@@ -57,6 +63,9 @@ class VerificationService:
         self._throttle = throttle
         self._metrics = metrics
         self._recheck = recheck_interval
+        self._sleep = sleep
+        # Scheduled, not yet started fresh look-ups by throttle key (see _fresh_look).
+        self._pending: dict[str, asyncio.Future[Membership]] = {}
 
     async def joined_button(
         self, chat_id: int, presser_id: int, subject_id: int, prompt_id: int | None = None
@@ -77,12 +86,8 @@ class VerificationService:
             # Protection was removed meanwhile: lift our mute, nothing to verify.
             await self._muter.lift(chat_id, subject_id, "unprotected")
             return ButtonResult(ButtonOutcome.NOT_PROTECTED)
-        ids = [c.channel_id for c in group.channels]
-        # However often the button is pressed, Telegram is asked at most once per
-        # user every few seconds; in between the last answer (cached) is used.
-        fresh = await self._throttle.acquire(f"recheck:{chat_id}:{subject_id}", self._recheck)
-        membership = await self._checker.check(subject_id, ids, fresh=fresh)
-        if membership.complete:
+        membership = await self._fresh_look(chat_id, subject_id, group)
+        if membership.satisfied(group.settings.mode):
             try:
                 await self._verified(chat_id, subject_id, "button")
                 if prompt_id is not None:
@@ -95,8 +100,51 @@ class VerificationService:
         self._metrics.membership_decided("button_missing")
         if membership.missing:
             missing = tuple(c for c in group.channels if c.channel_id in membership.missing)
-            return ButtonResult(ButtonOutcome.STILL_MISSING, missing)
+            return ButtonResult(ButtonOutcome.STILL_MISSING, missing, group.settings.mode)
         return ButtonResult(ButtonOutcome.UNKNOWN)
+
+    async def _fresh_look(self, chat_id: int, user_id: int, group: ProtectedGroup) -> Membership:
+        """Membership as Telegram tells it after this press (only a cached "joined" is
+        trusted without asking: a member who joined since must never read "not yet").
+
+        Telegram is asked at most once per user per recheck interval. A press while the
+        interval holds first tries the cache; if that does not verify, it waits out the
+        rest of the interval (at most recheck_interval) and then asks. Presses of one
+        member on this instance meanwhile share that one scheduled look-up: it starts
+        after each of them, so its answer is fresh for all.
+        """
+        ids = [c.channel_id for c in group.channels]
+        mode = group.settings.mode
+        key = f"recheck:{chat_id}:{user_id}"
+        if await self._throttle.acquire(key, self._recheck):
+            return await self._checker.check(user_id, ids, fresh=True, mode=mode)
+        # Only the cache's "joined" entries: a cached "not joined" may predate the join.
+        cached = Membership(unknown=set(ids))
+        for channel_id in ids:
+            if await self._cache.get(user_id, channel_id) is True:
+                cached.joined.add(channel_id)
+                cached.unknown.discard(channel_id)
+        if cached.satisfied(mode):
+            return cached
+        pending = self._pending.get(key)
+        if pending is None:  # registered before any await, so presses find it
+            pending = asyncio.ensure_future(self._look_after(key, user_id, ids, mode))
+            self._pending[key] = pending
+        # shield: one presser's cancelled update must not cancel the others' look-up.
+        return await asyncio.shield(pending)
+
+    async def _look_after(
+        self, key: str, user_id: int, ids: list[int], mode: ChannelMode
+    ) -> Membership:
+        try:
+            await self._sleep(min(await self._throttle.remaining(key), self._recheck))
+        finally:
+            # From here on the look-up has started: a later press schedules its own.
+            self._pending.pop(key, None)
+        # Taken so other instances' presses wait for this one; asked either way, as
+        # the press was made after whichever look-up holds it now.
+        await self._throttle.acquire(key, self._recheck)
+        return await self._checker.check(user_id, ids, fresh=True, mode=mode)
 
     async def restriction_lifted(self, chat_id: int, user_id: int) -> None:
         await self._muter.released(chat_id, user_id)
@@ -122,8 +170,9 @@ class VerificationService:
             if group is None or group.channel(channel_id) is None:
                 continue
             ids = [c.channel_id for c in group.channels]
-            membership = await self._checker.check(user_id, ids)
-            if membership.complete:
+            mode = group.settings.mode
+            membership = await self._checker.check(user_id, ids, mode=mode)
+            if membership.satisfied(mode):
                 how = f"joined {channel_id}"
                 try:
                     await self._verified(chat_id, user_id, how)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 from redis.asyncio import Redis
 
 from gmbot.cache import RedisGateCache, RedisMembershipCache
-from gmbot.domain.models import GateAction, GroupSettings, LinkedChannel, ProtectedGroup
+from gmbot.domain.models import (
+    ChannelMode,
+    GateAction,
+    GroupSettings,
+    LinkedChannel,
+    ProtectedGroup,
+)
 from gmbot.domain.ports import GateLookup, GateState
 
 pytestmark = pytest.mark.redis
@@ -67,6 +74,24 @@ async def test_lookup_walks_the_precedence_ladder(
     assert await state() == GateLookup(GateState.ADMINS_UNKNOWN)
     await cache.drop_group(CHAT)
     assert await state() == GateLookup(GateState.GROUP_UNKNOWN)
+
+
+async def test_any_mode_one_joined_channel_verifies(
+    cache: RedisGateCache, members: RedisMembershipCache
+) -> None:
+    await cache.put_group(
+        CHAT, replace(GROUP, settings=GroupSettings(mode=ChannelMode.ANY)), [], 60
+    )
+    await cache.put_admins(CHAT, [ADMIN], 60)
+    await members.put(USER, CH_A, False)
+    assert await cache.lookup(CHAT, USER) == GateLookup(
+        GateState.CHECK, unknown=(CH_B, CH_C), missing=(CH_A,)
+    )
+    await members.put(USER, CH_B, False)
+    await members.put(USER, CH_C, False)
+    assert await cache.lookup(CHAT, USER) == GateLookup(GateState.CHECK, missing=(CH_A, CH_B, CH_C))
+    await members.put(USER, CH_B, True)
+    assert await cache.lookup(CHAT, USER) == GateLookup(GateState.VERIFIED)
 
 
 async def test_lookup_is_one_evalsha(

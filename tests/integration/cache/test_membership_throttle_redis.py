@@ -58,6 +58,15 @@ async def test_throttle(redis: Redis, namespace: str) -> None:
     assert await throttle.acquire("k", 0.1)
 
 
+async def test_throttle_remaining(redis: Redis, namespace: str) -> None:
+    throttle = RedisThrottle(redis, namespace=namespace)
+    assert await throttle.remaining("k") == 0.0
+    assert await throttle.acquire("k", 2)
+    assert 1.9 < await throttle.remaining("k") <= 2.0
+    await throttle.release("k")
+    assert await throttle.remaining("k") == 0.0
+
+
 async def test_throttle_has_one_winner_among_instances(
     redis: Redis, redis_url: str, namespace: str
 ) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 from redis.asyncio import Redis
 
 from gmbot.cache import RedisGateCache, RedisMembershipCache
-from gmbot.domain.models import LinkedChannel, ProtectedGroup
+from gmbot.domain.models import ChannelMode, GroupSettings, LinkedChannel, ProtectedGroup
 from gmbot.domain.ports import GateLookup, GateState
 
 CHAT, USER, ADMIN, OTHER = -1001, 42, 7, 99
@@ -109,6 +110,31 @@ async def test_check_lists_unknown_and_missing_channels_in_order(
     )
 
 
+async def test_any_mode_verifies_at_the_first_joined_channel(
+    cache: RedisGateCache, members: RedisMembershipCache
+) -> None:
+    any_group = replace(group(CH_A, CH_B, CH_C), settings=GroupSettings(mode=ChannelMode.ANY))
+    await cache.put_group(CHAT, any_group, [], 300)
+    await cache.put_admins(CHAT, [ADMIN], 300)
+    assert await cache.lookup(CHAT, USER) == GateLookup(GateState.CHECK, unknown=(CH_A, CH_B, CH_C))
+    await members.put(USER, CH_A, False)
+    await members.put(USER, CH_C, True)  # the others unknown or "no": still verified
+    assert await cache.lookup(CHAT, USER) == GateLookup(GateState.VERIFIED)
+    await members.put(USER, CH_B, False)
+    await members.put(USER, CH_C, False)
+    assert await cache.lookup(CHAT, USER) == GateLookup(GateState.CHECK, missing=(CH_A, CH_B, CH_C))
+
+
+async def test_mode_is_stored_in_the_hash_for_the_script(
+    redis: Redis, cache: RedisGateCache
+) -> None:
+    await cache.put_group(CHAT, group(CH_A), [], 300)
+    assert await redis.hget(f"t:grp:{CHAT}", "any") == b"0"
+    any_group = replace(group(CH_A), settings=GroupSettings(mode=ChannelMode.ANY))
+    await cache.put_group(CHAT, any_group, [], 300)
+    assert await redis.hget(f"t:grp:{CHAT}", "any") == b"1"
+
+
 async def test_membership_of_another_user_does_not_count(
     cache: RedisGateCache, members: RedisMembershipCache
 ) -> None:
@@ -156,12 +182,16 @@ async def test_lookup_recovers_after_script_flush(
     assert (await cache.lookup(CHAT, USER)).state is GateState.VERIFIED
 
 
+@pytest.mark.parametrize("mode", list(ChannelMode))
 @pytest.mark.parametrize("joined", [True, False, None], ids=["verified", "missing", "unknown"])
 async def test_lookup_is_one_round_trip(
-    spied_redis: Redis, wire: list[list[str]], joined: bool | None
+    spied_redis: Redis, wire: list[list[str]], joined: bool | None, mode: ChannelMode
 ) -> None:
     cache = RedisGateCache(spied_redis, namespace="t:")
     await protect(cache, CH_A, CH_B)
+    await cache.put_group(
+        CHAT, replace(group(CH_A, CH_B), settings=GroupSettings(mode=mode)), [], 300
+    )
     if joined is not None:
         members = RedisMembershipCache(spied_redis, namespace="t:")
         await members.put(USER, CH_A, joined)

@@ -32,6 +32,15 @@ async def test_period_expires(redis: Redis) -> None:
     assert await throttle.acquire("k", 0.05)
 
 
+async def test_remaining_is_the_rest_of_the_period(redis: Redis) -> None:
+    throttle = RedisThrottle(redis, namespace="t:")
+    assert await throttle.remaining("k") == 0.0
+    await throttle.acquire("k", 2.5)
+    assert 2.4 < await throttle.remaining("k") <= 2.5
+    await redis.persist("t:throttle:k")  # no expiry (never set so): read as free
+    assert await throttle.remaining("k") == 0.0
+
+
 async def test_tiny_period_is_still_a_valid_command(redis: Redis) -> None:
     assert await RedisThrottle(redis, namespace="t:").acquire("k", 0.0001)
 

@@ -3,7 +3,8 @@ Gateways overridden with in-memory fakes; and helpers to arrange and read scenar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -219,6 +220,16 @@ def unit_settings(*, fail_open: bool = True) -> Settings:
     )
 
 
+def advancing_sleep(clock: FakeClock) -> Callable[[float], Awaitable[None]]:
+    """asyncio.sleep on the fake clock: moves it on, then lets other tasks run."""
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        await asyncio.sleep(0)
+
+    return sleep
+
+
 def build_env(*, fail_open: bool = True, latency: float = 0.0) -> Env:
     settings = unit_settings(fail_open=fail_open)
     container = build_container(settings)
@@ -231,6 +242,8 @@ def build_env(*, fail_open: bool = True, latency: float = 0.0) -> Env:
     services.operators.override(providers.Object(operators))
     # Shorter polling than production so waiting callers do not slow the suite.
     services.checker.add_kwargs(wait_seconds=0.15, poll_interval=0.002)
+    # A button press waiting out the recheck interval waits on the fake clock.
+    services.verification.add_kwargs(sleep=advancing_sleep(fakes.wall_seconds()))
     return Env(
         clock=fakes.wall_seconds(),
         uow=fakes.uow(),

@@ -18,7 +18,13 @@ import fakeredis._socket._base as fakeredis_socket
 import pytest
 
 from gmbot.cache import RedisGateCache, RedisMembershipCache, RedisPromptStore, RedisThrottle
-from gmbot.domain.models import GateAction, GroupSettings, LinkedChannel, ProtectedGroup
+from gmbot.domain.models import (
+    ChannelMode,
+    GateAction,
+    GroupSettings,
+    LinkedChannel,
+    ProtectedGroup,
+)
 from gmbot.domain.ports import (
     DueDeletion,
     GateCache,
@@ -182,6 +188,32 @@ async def test_check_lists_unknown_and_missing_in_channel_order(caches: Caches) 
     assert await caches.gate.lookup(CHAT, USER) == GateLookup(GateState.VERIFIED)
     # Another user's entries are not this user's.
     assert (await caches.gate.lookup(CHAT, OTHER)).unknown == (CH_A, CH_B, CH_C)
+
+
+async def test_any_mode_is_verified_by_one_joined_channel(caches: Caches) -> None:
+    any_group = group(CH_A, CH_B, CH_C, settings=GroupSettings(mode=ChannelMode.ANY))
+    await caches.gate.put_group(CHAT, any_group, (), 300)
+    await caches.gate.put_admins(CHAT, [ADMIN], 300)
+    # None known joined, some unknown: a look-up is needed, the known "no" listed.
+    await caches.members.put(USER, CH_A, False)
+    assert await caches.gate.lookup(CHAT, USER) == GateLookup(
+        GateState.CHECK, unknown=(CH_B, CH_C), missing=(CH_A,)
+    )
+    # One joined is enough, even after a "no" and before an unknown.
+    await caches.members.put(USER, CH_B, True)
+    assert await caches.gate.lookup(CHAT, USER) == GateLookup(GateState.VERIFIED)
+    # All known and none joined: the missing list.
+    await caches.members.put(OTHER, CH_A, False)
+    await caches.members.put(OTHER, CH_B, False)
+    await caches.members.put(OTHER, CH_C, False)
+    assert await caches.gate.lookup(CHAT, OTHER) == GateLookup(
+        GateState.CHECK, missing=(CH_A, CH_B, CH_C)
+    )
+    # Back to ALL: the one joined channel no longer verifies.
+    await caches.gate.put_group(CHAT, group(CH_A, CH_B, CH_C), (), 300)
+    assert await caches.gate.lookup(CHAT, USER) == GateLookup(
+        GateState.CHECK, unknown=(CH_C,), missing=(CH_A,)
+    )
 
 
 async def test_put_group_replaces_config_and_exempt_set(caches: Caches) -> None:
@@ -352,6 +384,20 @@ async def test_throttle_period_expires(caches: Caches) -> None:
     assert not await t.acquire("k", 0.5)
     caches.clock.advance(0.2)
     assert await t.acquire("k", 0.5)
+
+
+async def test_throttle_remaining_counts_down_the_period(caches: Caches) -> None:
+    t = caches.throttle
+    assert await t.remaining("k") == 0.0
+    assert await t.acquire("k", 2)
+    assert await t.remaining("k") == pytest.approx(2, abs=0.01)
+    caches.clock.advance(1.5)
+    assert await t.remaining("k") == pytest.approx(0.5, abs=0.01)
+    caches.clock.advance(0.6)
+    assert await t.remaining("k") == 0.0
+    assert await t.acquire("k", 2)
+    await t.release("k")
+    assert await t.remaining("k") == 0.0
 
 
 async def test_throttle_tiny_period_is_accepted(caches: Caches) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from structlog.testing import capture_logs
 
 from gmbot.domain.models import AuditKind, GateAction, GroupSettings, LinkedChannel
@@ -98,28 +101,84 @@ async def test_verified_lifts_the_mute_with_the_chat_defaults(env: Env) -> None:
     assert env.counter("bot_gate_actions_total", action="unmute") == 1
 
 
-async def test_presses_within_the_recheck_interval_ask_telegram_once(env: Env) -> None:
+async def test_presses_within_the_recheck_interval_ask_telegram_once_per_interval(
+    env: Env,
+) -> None:
     await env.protect()
     prompt = await muted_by_gate(env)
     env.telegram.calls.clear()
 
-    for _ in range(5):
-        result = await env.verification.joined_button(CHAT, USER, USER, prompt)
-        assert result.outcome is ButtonOutcome.STILL_MISSING
-        env.clock.advance(RECHECK / 10)
-    assert env.telegram.count("get_member") == 1
-
-    # Joined, but the last answer is still used until the interval is over...
-    join(env, USER, CH_A)
     assert (await env.verification.joined_button(CHAT, USER, USER, prompt)).outcome is (
         ButtonOutcome.STILL_MISSING
     )
-    # ...then Telegram is asked afresh, even though the "not joined" entry is cached.
-    env.clock.advance(RECHECK / 2)
-    assert env.members.peek(USER, CH_A) is False
+    assert env.telegram.count("get_member") == 1
+    # A second "not yet" within the interval waits it out and asks again: it is never
+    # the first press's answer repeated.
+    start = env.clock()
+    assert (await env.verification.joined_button(CHAT, USER, USER, prompt)).outcome is (
+        ButtonOutcome.STILL_MISSING
+    )
+    assert env.clock() - start == RECHECK
+    assert env.telegram.count("get_member") == 2
+
+
+async def test_joined_between_presses_is_verified_after_a_wait_never_a_stale_no(
+    env: Env,
+) -> None:
+    await env.protect()
+    prompt = await muted_by_gate(env)
+    env.telegram.calls.clear()
+    assert (await env.verification.joined_button(CHAT, USER, USER, prompt)).outcome is (
+        ButtonOutcome.STILL_MISSING
+    )
+    join(env, USER, CH_A)
+    env.clock.advance(RECHECK / 5)
+    assert env.members.peek(USER, CH_A) is False  # the cached answer says "no"
+    start = env.clock()
+
+    result = await env.verification.joined_button(CHAT, USER, USER, prompt)
+
+    assert result.outcome is ButtonOutcome.VERIFIED
+    # It waited only the rest of the interval, then asked Telegram.
+    assert env.clock() - start == pytest.approx(RECHECK * 4 / 5)
+    assert env.telegram.count("get_member") == 2
+    assert not env.telegram.is_muted(CHAT, USER)
+
+
+async def test_a_cached_joined_answers_a_press_without_waiting(env: Env) -> None:
+    await env.protect()
+    prompt = await muted_by_gate(env)
+    assert (await env.verification.joined_button(CHAT, USER, USER, prompt)).outcome is (
+        ButtonOutcome.STILL_MISSING
+    )
+    # The channel's chat_member update told us (the mute stays: say the lift failed).
+    await env.members.put(USER, CH_A, True)
+    env.telegram.calls.clear()
+    start = env.clock()
     result = await env.verification.joined_button(CHAT, USER, USER, prompt)
     assert result.outcome is ButtonOutcome.VERIFIED
-    assert env.telegram.count("get_member") == 2
+    assert env.clock() == start
+    assert env.telegram.count("get_member") == 0
+
+
+async def test_presses_at_once_share_one_fresh_look_up(env: Env) -> None:
+    await env.protect()
+    prompt = await muted_by_gate(env)
+    assert (await env.verification.joined_button(CHAT, USER, USER, prompt)).outcome is (
+        ButtonOutcome.STILL_MISSING
+    )
+    join(env, USER, CH_A)
+    env.telegram.calls.clear()
+
+    results = await asyncio.gather(
+        *(env.verification.joined_button(CHAT, USER, USER, prompt) for _ in range(3))
+    )
+
+    # All three pressed after the join and waited for one look-up made after them.
+    assert env.telegram.count("get_member") == 1
+    outcomes = [r.outcome for r in results]
+    assert outcomes.count(ButtonOutcome.VERIFIED) == 3
+    assert not env.telegram.is_muted(CHAT, USER)
 
 
 async def test_unknown_membership_keeps_the_mute(env: Env) -> None:

@@ -7,8 +7,9 @@ from aiogram.types import CallbackQuery
 
 from gmbot.bot.filters import data_prefix
 from gmbot.bot.services import Services
+from gmbot.domain.models import ChannelMode
 from gmbot.services.texts import CALLBACK_PREFIX, channel_names
-from gmbot.services.verification import ButtonOutcome
+from gmbot.services.verification import ButtonOutcome, ButtonResult
 
 
 def build() -> Router:
@@ -25,6 +26,15 @@ ANSWERS = {
 }
 
 
+def not_joined_text(result: ButtonResult) -> str:
+    """The "not yet" alert. It says the look-up is fresh: the service never answers
+    "not yet" from a cached answer older than the press."""
+    names = channel_names(result.missing)
+    if result.mode is ChannelMode.ANY and len(result.missing) > 1:
+        return f"You have not joined any of {names} yet; one of them is enough. Checked just now."
+    return f"You have not joined {names} yet. Checked just now."
+
+
 async def joined(query: CallbackQuery, services: Services) -> str:
     message = query.message
     subject = (query.data or "").partition(":")[2]
@@ -35,8 +45,7 @@ async def joined(query: CallbackQuery, services: Services) -> str:
         message.chat.id, query.from_user.id, int(subject), message.message_id
     )
     if result.outcome is ButtonOutcome.STILL_MISSING:
-        text = "You have not joined " + channel_names(result.missing) + " yet."
-        await services.telegram.answer_callback(query.id, text, alert=True)
+        await services.telegram.answer_callback(query.id, not_joined_text(result), alert=True)
     else:
         text, alert = ANSWERS[result.outcome]
         await services.telegram.answer_callback(query.id, text, alert=alert)
