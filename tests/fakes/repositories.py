@@ -35,6 +35,7 @@ from gmbot.domain.ports import (
     BotUserRepository,
     ExemptRepository,
     GroupRepository,
+    ManagerRepository,
     OwnerRepository,
     RestrictionRepository,
     UnitOfWork,
@@ -77,6 +78,7 @@ class Tables:
     owners: dict[tuple[int, int], datetime] = field(default_factory=dict)  # (chat_id, user_id)
     users: dict[int, BotUser] = field(default_factory=dict)
     exempt: dict[tuple[int, int], Exemption] = field(default_factory=dict)
+    managers: dict[tuple[int, int], datetime] = field(default_factory=dict)  # (chat, user)
     restrictions: dict[tuple[int, int], Restriction] = field(default_factory=dict)
     audit: dict[int, AuditEntry] = field(default_factory=dict)
 
@@ -342,6 +344,23 @@ class InMemoryExemptRepository(ExemptRepository):
         return [user_id for _, user_id in exempt]
 
 
+class InMemoryManagerRepository(ManagerRepository):
+    def __init__(self, tx: _Transaction) -> None:
+        self._tx = tx
+
+    async def saw(self, chat_id: int, user_ids: Sequence[int], now: datetime) -> None:
+        for user_id in user_ids:
+            self._tx.t.managers[chat_id, user_id] = _utc(now)
+
+    async def groups_of(self, user_id: int, limit: int) -> list[int]:
+        seen = [(at, chat) for (chat, user), at in self._tx.t.managers.items() if user == user_id]
+        seen.sort(key=lambda pair: (pair[0], pair[1]), reverse=True)
+        return [chat for _, chat in seen[:limit]]
+
+    async def forget(self, chat_id: int, user_id: int) -> None:
+        self._tx.t.managers.pop((chat_id, user_id), None)
+
+
 class InMemoryRestrictionRepository(RestrictionRepository):
     def __init__(self, tx: _Transaction) -> None:
         self._tx = tx
@@ -453,6 +472,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.owners = InMemoryOwnerRepository(self._tx)
         self.users = InMemoryBotUserRepository(self._tx)
         self.exempt = InMemoryExemptRepository(self._tx)
+        self.managers = InMemoryManagerRepository(self._tx)
         self.restrictions = InMemoryRestrictionRepository(self._tx)
         self.audit = InMemoryAuditRepository(self._tx)
 

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gmbot.db.repositories.audit import SqlAuditRepository
 from gmbot.db.repositories.groups import SqlGroupRepository
+from gmbot.db.repositories.managers import SqlManagerRepository
 from gmbot.db.repositories.people import (
     SqlBotUserRepository,
     SqlExemptRepository,
@@ -97,6 +98,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.owners = SqlOwnerRepository(session)
         self.users = SqlBotUserRepository(session)
         self.exempt = SqlExemptRepository(session)
+        self.managers = SqlManagerRepository(session)
         self.restrictions = SqlRestrictionRepository(session)
         self.audit = SqlAuditRepository(session)
         return self
