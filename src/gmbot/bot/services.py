@@ -12,6 +12,7 @@ from gmbot.services.gate import GateService
 from gmbot.services.group_admin import GroupAdminService
 from gmbot.services.private import PrivateService
 from gmbot.services.protection import ProtectionService
+from gmbot.services.settings_panel import SettingsPanelService
 from gmbot.services.verification import VerificationService
 
 
@@ -24,6 +25,7 @@ class Services:
     chat_events: ChatEventsService
     private: PrivateService
     admin_check: AdminCheck
+    panel: SettingsPanelService
     telegram: TelegramGateway
     metrics: Metrics
     bot_username: str

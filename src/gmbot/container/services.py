@@ -24,6 +24,7 @@ from gmbot.services.notifier import AdminNotifier
 from gmbot.services.private import PrivateService
 from gmbot.services.prompting import PromptService, RaidPolicy
 from gmbot.services.protection import ProtectionService
+from gmbot.services.settings_panel import SettingsPanelService
 from gmbot.services.verification import VerificationService
 
 
@@ -163,6 +164,12 @@ class ServiceLayer(containers.DeclarativeContainer):
     )
     private = providers.Singleton(PrivateService, gateways.uow, gateways.clock)
     admin_check = providers.Singleton(AdminCheck, gateways.telegram, operators)
+    panel = providers.Singleton(
+        SettingsPanelService,
+        group_admin,
+        admin_check,
+        gateways.identity.provided.username,
+    )
     janitor = providers.Singleton(
         PromptJanitor, gateways.prompts, gateways.telegram, clock=gateways.wall_seconds
     )
@@ -177,6 +184,7 @@ class ServiceLayer(containers.DeclarativeContainer):
         chat_events=chat_events,
         private=private,
         admin_check=admin_check,
+        panel=panel,
         telegram=gateways.telegram,
         metrics=metrics,
         bot_username=gateways.identity.provided.username,
