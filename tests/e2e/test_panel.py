@@ -129,3 +129,23 @@ async def test_private_deep_link_opens_the_panel_for_an_admin_only(protected: Ha
     await h.say(STRANGER, STRANGER, f"/start g{GROUP}")
     assert "admins" in h.last_bot_text(STRANGER)
     assert not any(keyboard(m) for m in h.bot_messages(STRANGER))
+
+
+async def test_private_group_list_drops_a_stale_admin(protected: Harness) -> None:
+    h = protected
+    h.world.start(ADMIN)
+    await h.say(GROUP, ADMIN, "/settings")
+    panel = panel_message(h)
+    await h.press(GROUP, panel["message_id"], ADMIN, encode(GROUP, "m"))  # ADMIN recorded
+    await h.say(ADMIN, ADMIN, "/settings")
+    listed = [m for m in h.bot_messages(ADMIN) if keyboard(m)]
+    assert listed, "no group list"
+    assert [b["text"] for b in keyboard(listed[-1])] == ["Fans"]
+    await h.press(ADMIN, listed[-1]["message_id"], ADMIN, keyboard(listed[-1])[0]["callback_data"])
+    opened = h.world.messages[ADMIN][listed[-1]["message_id"]]
+    assert "Action: mute" in [b["text"] for b in keyboard(opened)]
+
+    h.world.set_status(GROUP, ADMIN, "member")  # no longer an admin
+    await h.say(ADMIN, ADMIN, "/settings")
+    assert "no group" in h.last_bot_text(ADMIN)
+    assert not keyboard(h.bot_messages(ADMIN)[-1])

@@ -55,6 +55,7 @@ class ServiceLayer(containers.DeclarativeContainer):
         metrics,
         group_ttl=settings.provided.group_cache_ttl,
         admin_ttl=settings.provided.admin_cache_ttl,
+        clock=gateways.clock,
     )
     checker = providers.Singleton(
         MembershipChecker, gateways.telegram, gateways.membership_cache, gateways.throttle, metrics
@@ -169,6 +170,8 @@ class ServiceLayer(containers.DeclarativeContainer):
         group_admin,
         admin_check,
         gateways.identity.provided.username,
+        gateways.uow,
+        gateways.clock,
     )
     janitor = providers.Singleton(
         PromptJanitor, gateways.prompts, gateways.telegram, clock=gateways.wall_seconds

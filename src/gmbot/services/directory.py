@@ -6,12 +6,13 @@ next message on any instance reloads it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 import structlog
 
 from gmbot.domain.models import ProtectedGroup
-from gmbot.domain.ports import GateCache, TelegramGateway, UnitOfWorkFactory
+from gmbot.domain.ports import GateCache, StoreUnavailable, TelegramGateway, UnitOfWorkFactory
 from gmbot.domain.telegram import TelegramError
 from gmbot.metrics import Metrics
 
@@ -28,7 +29,9 @@ class GroupDirectory:
         *,
         group_ttl: int,
         admin_ttl: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self._clock = clock
         self._uow = uow
         self._cache = cache
         self._telegram = telegram
@@ -62,7 +65,16 @@ class GroupDirectory:
         except TelegramError as err:
             log.warning("admin_list_unavailable", chat_id=chat_id, error=err.description)
             return False
-        await self._cache.put_admins(chat_id, [a.user_id for a in admins], self._admin_ttl)
+        user_ids = [a.user_id for a in admins]
+        await self._cache.put_admins(chat_id, user_ids, self._admin_ttl)
+        # Candidates for each admin's private group list (cold path: a reload only).
+        # Only a hint: an unreachable database does not fail the admin list.
+        try:
+            async with self._uow() as uow:
+                await uow.managers.saw(chat_id, user_ids, self._clock())
+                await uow.commit()
+        except StoreUnavailable as err:
+            log.warning("managers_not_recorded", chat_id=chat_id, error=str(err))
         return True
 
     async def invalidate_admins(self, chat_id: int) -> None:

@@ -12,12 +12,15 @@ registry change makes old data stale, which decodes as expired.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 import structlog
 
 from gmbot.domain.models import GroupSettings
+from gmbot.domain.ports import UnitOfWorkFactory
 from gmbot.domain.telegram import Button, Keyboard
 from gmbot.services.admin_check import AdminCheck
 from gmbot.services.events import Actor
@@ -136,8 +139,15 @@ def _e(text: str) -> str:
 
 class SettingsPanelService:
     def __init__(
-        self, group_admin: GroupAdminService, admin_check: AdminCheck, bot_username: str
+        self,
+        group_admin: GroupAdminService,
+        admin_check: AdminCheck,
+        bot_username: str,
+        uow: UnitOfWorkFactory,
+        clock: Callable[[], datetime],
     ) -> None:
+        self._uow = uow
+        self._clock = clock
         self._group_admin = group_admin
         self._admin_check = admin_check
         self._bot_username = bot_username
@@ -158,6 +168,27 @@ class SettingsPanelService:
         panel = await self.open(chat_id, private=private)
         return panel if panel is not None else "That group is not protected by GMBot."
 
+    async def groups_of(self, user_id: int, limit: int = 20) -> Panel:
+        """The private group list: candidates GMBot saw this user administer, each
+        checked live; one who is no longer an admin there is forgotten."""
+        async with self._uow() as uow:
+            candidates = await uow.managers.groups_of(user_id, limit)
+            groups = [await uow.groups.get(chat_id) for chat_id in candidates]
+        rows: Keyboard = []
+        for chat_id, group in zip(candidates, groups, strict=True):
+            if group is None or not group.active:
+                continue
+            if not await self._admin_check.allowed(chat_id, Actor(user_id, "")):
+                async with self._uow() as uow:
+                    await uow.managers.forget(chat_id, user_id)
+                    await uow.commit()
+                log.info("manager_forgotten", chat_id=chat_id, user_id=user_id)
+                continue
+            rows.append([Button(group.title[:60], callback_data=encode(chat_id, "m"))])
+        if not rows:
+            return Panel("You manage no group GMBot protects (that I know of).", [])
+        return Panel("<b>Your groups</b>\nPick one to change its settings.", rows)
+
     async def press(
         self, data: str | None, user_id: int, *, private: bool = False, title: str = ""
     ) -> Press:
@@ -168,6 +199,7 @@ class SettingsPanelService:
         if not await self._admin_check.allowed(chat_id, Actor(user_id, "")):
             log.info("panel_refused", chat_id=chat_id, user_id=user_id)
             return Press(Outcome.REFUSED, notice=REFUSED, alert=True)
+        await self._saw(chat_id, user_id)
         if decoded.page == "x":
             return Press(Outcome.CLOSED)
         settings = await self._group_admin.settings_of(chat_id)
@@ -189,6 +221,12 @@ class SettingsPanelService:
         log.info("panel_changed", chat_id=chat_id, user_id=user_id, key=spec.key, value=value)
         panel = self.main_page(chat_id, new, private=private)
         return Press(Outcome.CHANGED, panel, notice=f"{spec.key}: {spec.show(new)}")
+
+    async def _saw(self, chat_id: int, user_id: int) -> None:
+        """An admin using the panel: a candidate for their private group list."""
+        async with self._uow() as uow:
+            await uow.managers.saw(chat_id, [user_id], self._clock())
+            await uow.commit()
 
     # ---- rendering
 

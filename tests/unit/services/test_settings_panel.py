@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gmbot.domain.telegram import Button
+from gmbot.domain.telegram import Button, MemberStatus
 from gmbot.services.group_settings import SETTINGS, apply_setting
 from gmbot.services.settings_panel import (
     MAX_DATA,
@@ -16,12 +16,14 @@ from gmbot.services.settings_panel import (
     encode,
     parse_start,
 )
-from tests.unit.services.support import ADMIN, CHAT, USER, Env
+from tests.unit.services.support import ADMIN, CHAT, OTHER_CHAT, USER, Env
 
 
 @pytest.fixture
 def panel(env: Env) -> SettingsPanelService:
-    return SettingsPanelService(env.group_admin, env.admin_check, "gmbot_bot")
+    return SettingsPanelService(
+        env.group_admin, env.admin_check, "gmbot_bot", env.uow, env.clock.utc
+    )
 
 
 def buttons(p: Panel) -> list[Button]:
@@ -165,3 +167,34 @@ def test_callback_data_fits_for_extreme_chat_ids(chat_id: int) -> None:
 @pytest.mark.parametrize("payload", [None, "", "g", "g-", "gx1", "x-100", "g--1", "g" + "1" * 20])
 def test_bad_start_payloads_are_none(payload: str | None) -> None:
     assert parse_start(payload) is None
+
+
+async def test_group_list_checks_live_and_forgets_a_stale_admin(
+    env: Env, panel: SettingsPanelService
+) -> None:
+    await env.protect()
+    await env.protect(OTHER_CHAT)
+    env.telegram.supergroup(OTHER_CHAT, "Other")
+    env.telegram.set_admin(OTHER_CHAT, ADMIN)
+    await env.warm()  # the directory records CHAT's admins
+    await env.warm(OTHER_CHAT)
+    page = await panel.groups_of(ADMIN)
+    assert sorted(b.callback_data or "" for b in buttons(page)) == sorted(
+        [encode(CHAT, "m"), encode(OTHER_CHAT, "m")]
+    )
+
+    env.telegram.set_member(OTHER_CHAT, ADMIN, MemberStatus.MEMBER)  # demoted
+    page = await panel.groups_of(ADMIN)
+    assert [b.callback_data for b in buttons(page)] == [encode(CHAT, "m")]
+    async with env.uow() as uow:
+        assert await uow.managers.groups_of(ADMIN, 10) == [CHAT]  # forgotten
+    assert (await panel.groups_of(USER)).keyboard == []
+
+
+async def test_pressing_the_panel_records_the_admin(env: Env, panel: SettingsPanelService) -> None:
+    await env.protect()
+    await panel.press(encode(CHAT, "m"), ADMIN)
+    await panel.press(encode(CHAT, "m"), USER)  # refused: not recorded
+    async with env.uow() as uow:
+        assert await uow.managers.groups_of(ADMIN, 10) == [CHAT]
+        assert await uow.managers.groups_of(USER, 10) == []

@@ -61,3 +61,11 @@ async def pressed(query: CallbackQuery, services: Services) -> str:
         )
     await services.telegram.answer_callback(query.id, result.notice, alert=result.alert)
     return result.outcome.value
+
+
+async def group_list(message: Message, services: Services) -> None:
+    """`/settings` in private: the groups the user administers, each opening its panel."""
+    if message.from_user is None:
+        return
+    page = await services.panel.groups_of(message.from_user.id)
+    await send_panel(services, message.chat.id, page)
