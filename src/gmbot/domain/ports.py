@@ -314,6 +314,25 @@ class MembershipCache(ABC):
     async def drop(self, user_id: int, channel_id: int) -> None: ...
 
 
+class WarningStore(ABC):
+    """warn:{chat_id}:{user_id}: the offence messages a member was warned for.
+
+    Counted by message id, so a redelivered update or a retried action counts once.
+    """
+
+    @abstractmethod
+    async def record(self, chat_id: int, user_id: int, message_id: int) -> int:
+        """Count the offence `message_id` (once) and return the member's count; the
+        count lives WARNING_TTL from its latest offence."""
+
+    @abstractmethod
+    async def count(self, chat_id: int, user_id: int) -> int: ...
+
+    @abstractmethod
+    async def reset(self, chat_id: int, user_id: int) -> None:
+        """Forget the member's warnings (they verified)."""
+
+
 class Throttle(ABC):
     """Cross-instance "at most once per period" guards."""
 
