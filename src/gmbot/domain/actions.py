@@ -33,6 +33,10 @@ class ActionKind(StrEnum):
     PROMPT = "prompt"  # the per-member prompt (or, in a raid, the shared notice)
     NOTICE = "notice"  # refresh or remove a group's shared raid notice
     REPORT = "report"  # tell the group's admins something, once
+    KICK = "kick"  # remove the sender from the group (ban + unban): they may rejoin
+    BAN = "ban"  # remove the sender from the group for good
+    WARN = "warn"  # count the offence; prompt "warning k of N", or escalate at N
+    DRY_RUN = "dry_run"  # audit what the gate would have done; do nothing
 
 
 PRIORITY: Mapping[ActionKind, Priority] = {
@@ -43,6 +47,10 @@ PRIORITY: Mapping[ActionKind, Priority] = {
     ActionKind.PROMPT: Priority.PROMPT,
     ActionKind.NOTICE: Priority.PROMPT,
     ActionKind.REPORT: Priority.LOG,
+    ActionKind.KICK: Priority.MUTE,
+    ActionKind.BAN: Priority.MUTE,
+    ActionKind.WARN: Priority.MUTE,
+    ActionKind.DRY_RUN: Priority.LOG,
 }
 
 

@@ -6,6 +6,10 @@ Keys are what make a redelivered update or a replayed decision harmless:
   when the mute is lifted or refused, so a later offence mutes again; a timed mute's
   key lasts one mute period); the mute then records the member's prompt, which so
   knows whether the mute worked;
+- a member is kicked once per offence message (`kick:<chat>:<message>`: they may come
+  back and offend again) and banned once (`ban:<chat>:<user>`); an offence is warned
+  for once (`warn:<chat>:<message>`, and the warning store counts it by message);
+- a dry run records what it would have done once per message (`dry:<chat>:<message>`);
 - each message is checked and prompted for at most once (`check:`/`prompt:` by
   message), and the prompt store keeps it to one live prompt per member.
 """
@@ -63,6 +67,39 @@ def unmute(chat_id: int, user_id: int, muted_at: float, reason: str) -> Action:
     )
 
 
+def kick(msg: IncomingMessage, missing: Iterable[int]) -> Action:
+    """Remove the sender from the group (they may rejoin), then prompt them."""
+    return _by_message(ActionKind.KICK, "kick", msg, missing)
+
+
+def ban(msg: IncomingMessage) -> Action:
+    """Remove the sender from the group for good: once per member, no prompt."""
+    assert msg.user_id is not None
+    return Action(
+        ActionKind.BAN, msg.chat_id, f"ban:{msg.chat_id}:{msg.user_id}", message_fields(msg)
+    )
+
+
+def warn(msg: IncomingMessage, missing: Iterable[int]) -> Action:
+    """Count the offence; the worker prompts "warning k of N" or escalates at N."""
+    return _by_message(ActionKind.WARN, "warn", msg, missing)
+
+
+def dry_run(msg: IncomingMessage, would: str) -> Action:
+    """What the gate would have done (`would`: the action's name), to audit only."""
+    fields = dict(message_fields(msg))
+    fields["would"] = would
+    return Action(ActionKind.DRY_RUN, msg.chat_id, f"dry:{msg.chat_id}:{msg.message_id}", fields)
+
+
+def _by_message(
+    kind: ActionKind, prefix: str, msg: IncomingMessage, missing: Iterable[int]
+) -> Action:
+    fields = dict(message_fields(msg))
+    fields["missing"] = ",".join(str(c) for c in missing)
+    return Action(kind, msg.chat_id, f"{prefix}:{msg.chat_id}:{msg.message_id}", fields)
+
+
 def check(msg: IncomingMessage) -> Action:
     """The sender's membership (and, if the admin list is unknown, rank) to look up."""
     return Action(
@@ -70,10 +107,20 @@ def check(msg: IncomingMessage) -> Action:
     )
 
 
-def prompt(msg: IncomingMessage, missing: Iterable[int], *, muted: bool) -> Action:
+def prompt(
+    msg: IncomingMessage,
+    missing: Iterable[int],
+    *,
+    muted: bool,
+    warning: tuple[int, int] | None = None,
+    removed: bool = False,
+) -> Action:
+    """`warning`: (k, N) for "warning k of N"; `removed`: they were kicked."""
     fields = dict(message_fields(msg))
     fields["missing"] = ",".join(str(c) for c in missing)
     fields["muted"] = "1" if muted else ""
+    fields["warning"] = f"{warning[0]}/{warning[1]}" if warning else ""
+    fields["removed"] = "1" if removed else ""
     return Action(ActionKind.PROMPT, msg.chat_id, f"prompt:{msg.chat_id}:{msg.message_id}", fields)
 
 
@@ -100,6 +147,15 @@ def message_of(action: Action) -> IncomingMessage:
         thread_id=action.int_field("thread"),
         edited=bool(f.get("edited")),
     )
+
+
+def warning_of(action: Action) -> tuple[int, int] | None:
+    """A PROMPT's (k, N) warning, if it carries one."""
+    value = action.fields.get("warning", "")
+    if not value:
+        return None
+    k, _, n = value.partition("/")
+    return int(k), int(n)
 
 
 def channel_ids(action: Action) -> list[int]:
