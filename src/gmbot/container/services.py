@@ -164,7 +164,7 @@ class ServiceLayer(containers.DeclarativeContainer):
         ChatEventsService, gateways.uow, directory, verification, notifier
     )
     private = providers.Singleton(PrivateService, gateways.uow, gateways.clock)
-    admin_check = providers.Singleton(AdminCheck, gateways.telegram, operators)
+    admin_check = providers.Singleton(AdminCheck, gateways.telegram, operators, directory)
     panel = providers.Singleton(
         SettingsPanelService,
         group_admin,
