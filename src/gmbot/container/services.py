@@ -169,7 +169,6 @@ class ServiceLayer(containers.DeclarativeContainer):
         SettingsPanelService,
         group_admin,
         admin_check,
-        gateways.identity.provided.username,
         gateways.uow,
         gateways.clock,
     )

@@ -142,7 +142,6 @@ class SettingsPanelService:
         self,
         group_admin: GroupAdminService,
         admin_check: AdminCheck,
-        bot_username: str,
         uow: UnitOfWorkFactory,
         clock: Callable[[], datetime],
     ) -> None:
@@ -150,15 +149,16 @@ class SettingsPanelService:
         self._clock = clock
         self._group_admin = group_admin
         self._admin_check = admin_check
-        self._bot_username = bot_username
 
-    async def open(self, chat_id: int, *, private: bool = False) -> Panel | None:
+    async def open(
+        self, chat_id: int, *, private: bool = False, bot_username: str = ""
+    ) -> Panel | None:
         """The main page; None when the group is not protected. The caller has
         checked the opener may configure (the command's own admin check)."""
         settings = await self._group_admin.settings_of(chat_id)
         if settings is None:
             return None
-        return self.main_page(chat_id, settings, private=private)
+        return self.main_page(chat_id, settings, private=private, bot_username=bot_username)
 
     async def open_for(self, chat_id: int, user_id: int, *, private: bool) -> Panel | str:
         """The panel for a user who has not passed a command's admin check (the
@@ -190,7 +190,7 @@ class SettingsPanelService:
         return Panel("<b>Your groups</b>\nPick one to change its settings.", rows)
 
     async def press(
-        self, data: str | None, user_id: int, *, private: bool = False, title: str = ""
+        self, data: str | None, user_id: int, *, private: bool = False, bot_username: str = ""
     ) -> Press:
         decoded = decode(data)
         if decoded is None:
@@ -206,7 +206,10 @@ class SettingsPanelService:
         if settings is None:
             return Press(Outcome.EXPIRED, notice="This group is no longer protected.")
         if decoded.page == "m":
-            return Press(Outcome.SHOWN, self.main_page(chat_id, settings, private=private))
+            return Press(
+                Outcome.SHOWN,
+                self.main_page(chat_id, settings, private=private, bot_username=bot_username),
+            )
         assert decoded.setting is not None
         spec = SETTINGS[decoded.setting]
         if decoded.page == "p":
@@ -219,7 +222,7 @@ class SettingsPanelService:
         except SettingsError as err:
             return Press(Outcome.INVALID, notice=str(err)[:200], alert=True)
         log.info("panel_changed", chat_id=chat_id, user_id=user_id, key=spec.key, value=value)
-        panel = self.main_page(chat_id, new, private=private)
+        panel = self.main_page(chat_id, new, private=private, bot_username=bot_username)
         return Press(Outcome.CHANGED, panel, notice=f"{spec.key}: {spec.show(new)}")
 
     async def _saw(self, chat_id: int, user_id: int) -> None:
@@ -230,7 +233,10 @@ class SettingsPanelService:
 
     # ---- rendering
 
-    def main_page(self, chat_id: int, settings: GroupSettings, *, private: bool) -> Panel:
+    def main_page(
+        self, chat_id: int, settings: GroupSettings, *, private: bool, bot_username: str = ""
+    ) -> Panel:
+        """bot_username: for the "Manage in private" link (none without it)."""
         rows: Keyboard = []
         pair: list[Button] = []
         for i, spec in enumerate(SETTINGS):
@@ -241,10 +247,8 @@ class SettingsPanelService:
         if pair:
             rows.append(pair)
         bottom = [Button("Close", callback_data=encode(chat_id, "x"))]
-        if not private and self._bot_username:
-            bottom.insert(
-                0, Button("Manage in private", url=deep_link(self._bot_username, chat_id))
-            )
+        if not private and bot_username:
+            bottom.insert(0, Button("Manage in private", url=deep_link(bot_username, chat_id)))
         rows.append(bottom)
         text = "<b>Settings</b>\nPress a setting to change it."
         return Panel(text, rows)

@@ -16,14 +16,12 @@ from gmbot.services.settings_panel import (
     encode,
     parse_start,
 )
-from tests.unit.services.support import ADMIN, CHAT, OTHER_CHAT, USER, Env
+from tests.unit.services.support import ADMIN, CHAT, OTHER_CHAT, OWNER, USER, Env
 
 
 @pytest.fixture
 def panel(env: Env) -> SettingsPanelService:
-    return SettingsPanelService(
-        env.group_admin, env.admin_check, "gmbot_bot", env.uow, env.clock.utc
-    )
+    return SettingsPanelService(env.group_admin, env.admin_check, env.uow, env.clock.utc)
 
 
 def buttons(p: Panel) -> list[Button]:
@@ -34,7 +32,7 @@ async def test_main_page_shows_every_setting_close_and_private_link(
     env: Env, panel: SettingsPanelService
 ) -> None:
     await env.protect()
-    p = await panel.open(CHAT)
+    p = await panel.open(CHAT, bot_username="gmbot_bot")
     assert p is not None
     labels = [b.text for b in buttons(p)]
     for spec in SETTINGS:
@@ -45,7 +43,7 @@ async def test_main_page_shows_every_setting_close_and_private_link(
     assert link.url == f"https://t.me/gmbot_bot?start=g{CHAT}"
     assert parse_start(f"g{CHAT}") == CHAT
     # In private the link would point at itself.
-    private = await panel.open(CHAT, private=True)
+    private = await panel.open(CHAT, private=True, bot_username="gmbot_bot")
     assert private is not None
     assert "Manage in private" not in [b.text for b in buttons(private)]
 
@@ -60,14 +58,15 @@ async def test_every_choice_of_every_setting_applies(
 ) -> None:
     await env.protect()
     spec = SETTINGS[index]
-    opened = await panel.press(encode(CHAT, "p", index), ADMIN)
+    # The creator: "admins creator" would lock out any other admin mid-test.
+    opened = await panel.press(encode(CHAT, "p", index), OWNER)
     assert opened.outcome is Outcome.SHOWN
     assert opened.panel is not None
     assert opened.panel.keyboard[-1][0].callback_data == encode(CHAT, "m")
     for j, choice in enumerate(spec.choices):
         before = await env.group_admin.settings_of(CHAT)
         assert before is not None
-        result = await panel.press(encode(CHAT, "s", index, j), ADMIN)
+        result = await panel.press(encode(CHAT, "s", index, j), OWNER)
         assert result.outcome is Outcome.CHANGED, result
         after = await env.group_admin.settings_of(CHAT)
         assert after == apply_setting(before, spec.key, choice)
@@ -76,7 +75,7 @@ async def test_every_choice_of_every_setting_applies(
             b.text[:39] for b in buttons(result.panel)
         ]
         # The setting's page now marks this choice as the current one.
-        page = await panel.press(encode(CHAT, "p", index), ADMIN)
+        page = await panel.press(encode(CHAT, "p", index), OWNER)
         assert page.panel is not None
         assert page.panel.keyboard[j][0].text == "✓ " + choice
 

@@ -25,7 +25,7 @@ async def send_panel(services: Services, to_chat: int, panel: Panel) -> None:
 async def open_in_group(message: Message, services: Services) -> bool:
     """`/settings` with no arguments in a group, after the command's admin check:
     False when the group is not protected (nothing sent)."""
-    panel = await services.panel.open(message.chat.id)
+    panel = await services.panel.open(message.chat.id, bot_username=services.bot_username)
     if panel is None:
         return False
     await send_panel(services, message.chat.id, panel)
@@ -51,7 +51,9 @@ async def pressed(query: CallbackQuery, services: Services) -> str:
         await services.telegram.answer_callback(query.id, EXPIRED)
         return Outcome.EXPIRED.value
     private = message.chat.type == ChatType.PRIVATE
-    result = await services.panel.press(query.data, query.from_user.id, private=private)
+    result = await services.panel.press(
+        query.data, query.from_user.id, private=private, bot_username=services.bot_username
+    )
     if result.outcome is Outcome.CLOSED:
         await services.telegram.delete_message(message.chat.id, message.message_id)
     elif result.panel is not None:
