@@ -23,7 +23,6 @@ from gmbot.domain.models import GroupSettings
 from gmbot.domain.ports import UnitOfWorkFactory
 from gmbot.domain.telegram import Button, Keyboard
 from gmbot.services.admin_check import AdminCheck
-from gmbot.services.events import Actor
 from gmbot.services.group_admin import GroupAdminService
 from gmbot.services.group_settings import SETTINGS, SettingsError, SettingSpec
 
@@ -163,7 +162,7 @@ class SettingsPanelService:
     async def open_for(self, chat_id: int, user_id: int, *, private: bool) -> Panel | str:
         """The panel for a user who has not passed a command's admin check (the
         private /start deep link): the panel, or why not (HTML)."""
-        if not await self._admin_check.allowed(chat_id, Actor(user_id, "")):
+        if not await self._may_configure(chat_id, user_id):
             return REFUSED
         panel = await self.open(chat_id, private=private)
         return panel if panel is not None else "That group is not protected by GMBot."
@@ -178,7 +177,7 @@ class SettingsPanelService:
         for chat_id, group in zip(candidates, groups, strict=True):
             if group is None or not group.active:
                 continue
-            if not await self._admin_check.allowed(chat_id, Actor(user_id, "")):
+            if not await self._may_configure(chat_id, user_id):
                 async with self._uow() as uow:
                     await uow.managers.forget(chat_id, user_id)
                     await uow.commit()
@@ -196,7 +195,7 @@ class SettingsPanelService:
         if decoded is None:
             return Press(Outcome.EXPIRED, notice=EXPIRED)
         chat_id = decoded.chat_id
-        if not await self._admin_check.allowed(chat_id, Actor(user_id, "")):
+        if not await self._may_configure(chat_id, user_id):
             log.info("panel_refused", chat_id=chat_id, user_id=user_id)
             return Press(Outcome.REFUSED, notice=REFUSED, alert=True)
         await self._saw(chat_id, user_id)
@@ -224,6 +223,10 @@ class SettingsPanelService:
         log.info("panel_changed", chat_id=chat_id, user_id=user_id, key=spec.key, value=value)
         panel = self.main_page(chat_id, new, private=private, bot_username=bot_username)
         return Press(Outcome.CHANGED, panel, notice=f"{spec.key}: {spec.show(new)}")
+
+    async def _may_configure(self, chat_id: int, user_id: int) -> bool:
+        # The group's "admins" setting decides (any admin, those who may restrict, the creator).
+        return (await self._admin_check.may_configure_user(chat_id, user_id)).allowed
 
     async def _saw(self, chat_id: int, user_id: int) -> None:
         """An admin using the panel: a candidate for their private group list."""
