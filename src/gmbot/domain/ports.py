@@ -361,6 +361,18 @@ class JobLock(ABC):
         """Free the lock if `token` still holds it (a lapsed hold frees nothing)."""
 
 
+class MenuStore(ABC):
+    """The fingerprint of the command menus last registered with Telegram, fleet-wide."""
+
+    @abstractmethod
+    async def registered(self) -> str | None:
+        """The last registered menus' hash (None before the first registration)."""
+
+    @abstractmethod
+    async def remember(self, digest: str) -> None:
+        """Record that the menus with this hash are now registered."""
+
+
 @dataclass(frozen=True, slots=True)
 class DueDeletion:
     chat_id: int
