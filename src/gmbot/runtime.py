@@ -213,13 +213,28 @@ async def serve(settings: Settings, container: Application) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     runtime = await start(settings, container)
+    # The command menus are a convenience: registered in the background, retried
+    # while Telegram or Redis refuse, never holding up or crashing start-up.
+    menus = asyncio.create_task(_register_menus(container, stop))
     try:
         if runtime.mode == "webhook":
             await _serve_webhook(runtime, stop)
         else:
             await _serve_polling(runtime, stop)
     finally:
+        menus.cancel()
         await runtime.stop()
+
+
+async def _register_menus(container: Application, stop: asyncio.Event) -> None:
+    menus = container.services.command_menus()
+    delay = 5.0
+    while not await menus.register():
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+            return
+        except TimeoutError:
+            delay = min(delay * 2, 300.0)
 
 
 async def _serve_webhook(runtime: Runtime, stop: asyncio.Event) -> None:

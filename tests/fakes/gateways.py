@@ -17,6 +17,7 @@ from tests.fakes.counting_uow import CountingUnitOfWorkFactory
 from tests.fakes.gate_cache import InMemoryGateCache
 from tests.fakes.job_lock import InMemoryJobLock
 from tests.fakes.membership_cache import InMemoryMembershipCache
+from tests.fakes.menu_store import InMemoryMenuStore
 from tests.fakes.outbox import InMemoryOutbox
 from tests.fakes.prompt_store import InMemoryPromptStore
 from tests.fakes.raid_watch import InMemoryRaidWatch
@@ -47,3 +48,4 @@ class FakeGateways(containers.DeclarativeContainer):
     )
     raid_watch = providers.Singleton(InMemoryRaidWatch, wall_seconds)
     job_lock = providers.Singleton(InMemoryJobLock, wall_seconds)
+    menu_store = providers.Singleton(InMemoryMenuStore)

@@ -16,6 +16,7 @@ from gmbot.cache.health import RedisHealth
 from gmbot.cache.job_lock import RedisJobLock
 from gmbot.cache.leader import RedisLeaderLease
 from gmbot.cache.membership_cache import RedisMembershipCache
+from gmbot.cache.menu_store import RedisMenuStore
 from gmbot.cache.outbox import RedisOutbox
 from gmbot.cache.prompt_store import RedisPromptStore
 from gmbot.cache.raid_watch import RedisRaidWatch
@@ -110,6 +111,9 @@ class Gateways(containers.DeclarativeContainer):
         RedisRaidWatch, redis, namespace=settings.provided.redis_namespace
     )
     redis_health = providers.Singleton(RedisHealth, redis)
+    menu_store = providers.Singleton(
+        RedisMenuStore, redis, namespace=settings.provided.redis_namespace
+    )
     job_lock = providers.Singleton(
         RedisJobLock,
         redis,

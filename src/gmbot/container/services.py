@@ -13,6 +13,7 @@ from gmbot.metrics import Metrics
 from gmbot.services.action_runner import ActionRunner, RetryPolicy
 from gmbot.services.admin_check import AdminCheck
 from gmbot.services.chat_events import ChatEventsService
+from gmbot.services.command_menus import CommandMenus
 from gmbot.services.directory import GroupDirectory
 from gmbot.services.gate import GatePolicy, GateService
 from gmbot.services.group_admin import GroupAdminService
@@ -165,6 +166,9 @@ class ServiceLayer(containers.DeclarativeContainer):
     )
     private = providers.Singleton(PrivateService, gateways.uow, gateways.clock)
     admin_check = providers.Singleton(AdminCheck, gateways.telegram, operators, directory)
+    command_menus = providers.Singleton(
+        CommandMenus, gateways.telegram, gateways.menu_store, gateways.job_lock
+    )
     panel = providers.Singleton(
         SettingsPanelService,
         group_admin,
