@@ -100,9 +100,9 @@ async def test_settings_change_and_errors(harness: Harness) -> None:
     assert "not protected yet" in harness.last_bot_text(GROUP)
     await harness.say(GROUP, ADMIN, "/protect @newschan")
     await harness.say(GROUP, ADMIN, "/settings action delete")
-    assert "delete only" in harness.last_bot_text(GROUP)
-    await harness.say(GROUP, ADMIN, "/settings prompt 2m")
-    assert "prompt lifetime: 120s" in harness.last_bot_text(GROUP)
+    assert "action: delete" in harness.last_bot_text(GROUP)
+    await harness.say(GROUP, ADMIN, "/settings prompt 120s")
+    assert "prompt: 2m" in harness.last_bot_text(GROUP)
     await harness.say(GROUP, ADMIN, "/settings mute soon")
     assert "not a duration" in harness.last_bot_text(GROUP)
     await harness.say(GROUP, ADMIN, "/settings colour blue")
@@ -114,8 +114,10 @@ async def test_setting_errors_are_escaped_for_telegrams_html(harness: Harness) -
     admin typed, would make Telegram refuse the reply ("can't parse entities") and the
     command fail on every redelivery. The fake Telegram parses HTML as Telegram does."""
     await harness.say(GROUP, ADMIN, "/protect @newschan")
-    await harness.say(GROUP, ADMIN, "/settings colour blue")
-    assert "prompt &lt;duration&gt;" in harness.last_bot_text(GROUP)
+    await harness.say(GROUP, ADMIN, "/settings prompt")
+    assert "/settings prompt &lt;duration&gt;" in harness.last_bot_text(GROUP)
+    await harness.say(GROUP, ADMIN, "/settings <b>colour blue")
+    assert "Unknown setting “&lt;b&gt;colour”" in harness.last_bot_text(GROUP)
     await harness.say(GROUP, ADMIN, "/settings mute <b>soon")
     assert "“&lt;b&gt;soon” is not a duration" in harness.last_bot_text(GROUP)
 

@@ -299,13 +299,13 @@ async def test_a_bad_raid_setting_is_explained_and_nothing_saved(
     h = protected
     await h.say(GROUP, ADMIN, "/settings raid auto 4")
     saved = h.last_bot_text(GROUP)
-    assert "shared notice at 4 members a minute" in saved
+    assert "raid: auto 4" in saved
     await h.say(GROUP, ADMIN, f"/settings raid {value}")
     reply = h.last_bot_text(GROUP)
     assert problem in reply
     assert "Saved" not in reply
-    await h.say(GROUP, ADMIN, "/settings")
-    assert "shared notice at 4 members a minute" in h.last_bot_text(GROUP)
+    await h.say(GROUP, ADMIN, "/status")
+    assert "raid: auto 4" in h.last_bot_text(GROUP)
 
 
 async def test_a_member_whose_prompt_the_raid_removed_is_prompted_after_it(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from gmbot.domain.models import GateAction, GroupSettings, RaidMode, Stats
+from gmbot.domain.models import GroupSettings, Stats
+from gmbot.services import group_settings
 from gmbot.services.group_admin import StatusReport
 from gmbot.services.private import add_to_group_url
 from gmbot.services.protection import GroupProblem, Problem, ProtectResult, UnprotectResult
@@ -117,23 +118,18 @@ def unprotect(result: UnprotectResult) -> str:
     return text + "Protection off: members can write freely." + lifted
 
 
-SETTINGS_USAGE = (
-    "action mute|delete · prompt 60s · mute 1h|off · channelposts on|off · raid auto [N]|on|off"
-)
-RAID_MODES = {
-    RaidMode.OFF: "off (always per-member prompts)",
-    RaidMode.ON: "on (always one shared notice)",
-}
+SETTINGS_USAGE = "opens the panel; /settings &lt;setting&gt; &lt;value&gt; sets one"
+
+
+def settings_usage() -> str:
+    """Every setting with its values, plain text (escape it for HTML)."""
+    return group_settings.usage()
 
 
 def settings(s: GroupSettings) -> str:
-    action = "delete and mute" if s.action is GateAction.MUTE else "delete only"
-    mute = "until verified" if s.mute_seconds is None else f"{s.mute_seconds}s"
-    posts = "deleted" if s.delete_channel_posts else "allowed"
-    raid = RAID_MODES.get(s.raid, f"auto (shared notice at {s.raid_threshold} members a minute)")
-    return (
-        f"Action: {action} · prompt lifetime: {s.prompt_ttl}s · mute: {mute} · "
-        f"messages sent as other channels: {posts} · raid mode: {raid}"
+    """Every setting's current value, one line (HTML)."""
+    return " · ".join(
+        f"{escape(spec.key)}: {escape(spec.show(s))}" for spec in group_settings.SETTINGS
     )
 
 

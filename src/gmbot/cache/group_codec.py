@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from gmbot.domain.models import (
+    ChannelMode,
+    ConfigRights,
     GateAction,
     GroupSettings,
     LinkedChannel,
@@ -36,6 +38,15 @@ def encode_group(group: ProtectedGroup) -> str:
                 "delete_channel_posts": settings.delete_channel_posts,
                 "raid": settings.raid.value,
                 "raid_threshold": settings.raid_threshold,
+                "warn_limit": settings.warn_limit,
+                "escalation": settings.escalation.value,
+                "verify_timeout": settings.verify_timeout,
+                "mode": settings.mode.value,
+                "dry_run": settings.dry_run,
+                "prompt_text": settings.prompt_text,
+                "joined_label": settings.joined_label,
+                "join_label": settings.join_label,
+                "config_rights": settings.config_rights.value,
             },
             "channels": [
                 {
@@ -83,6 +94,15 @@ def _settings(data: dict[str, Any]) -> GroupSettings:
         delete_channel_posts=bool(data.get("delete_channel_posts", default.delete_channel_posts)),
         raid=RaidMode(data.get("raid", default.raid)),
         raid_threshold=int(data.get("raid_threshold", default.raid_threshold)),
+        warn_limit=int(data.get("warn_limit", default.warn_limit)),
+        escalation=GateAction(data.get("escalation", default.escalation)),
+        verify_timeout=data.get("verify_timeout", default.verify_timeout),
+        mode=ChannelMode(data.get("mode", default.mode)),
+        dry_run=bool(data.get("dry_run", default.dry_run)),
+        prompt_text=data.get("prompt_text", default.prompt_text),
+        joined_label=data.get("joined_label", default.joined_label),
+        join_label=data.get("join_label", default.join_label),
+        config_rights=ConfigRights(data.get("config_rights", default.config_rights)),
     )
 
 

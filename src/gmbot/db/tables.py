@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import registry
 from sqlalchemy.types import TypeDecorator
@@ -90,8 +91,11 @@ def _when(*, nullable: bool = False) -> Any:
 class GroupRow(Base, table=True):
     __tablename__ = "protected_groups"
     __table_args__ = (
-        CheckConstraint("action IN ('mute', 'delete')", name="action"),
+        CheckConstraint("action IN ('delete', 'mute', 'kick', 'ban', 'warn')", name="action"),
         CheckConstraint("raid_mode IN ('auto', 'on', 'off')", name="raid_mode"),
+        CheckConstraint("escalation IN ('mute', 'kick', 'ban')", name="escalation"),
+        CheckConstraint("channel_mode IN ('all', 'any')", name="channel_mode"),
+        CheckConstraint("config_rights IN ('all', 'restrict', 'creator')", name="config_rights"),
     )
 
     chat_id: int = _id(primary_key=True)
@@ -105,6 +109,15 @@ class GroupRow(Base, table=True):
     delete_channel_posts: bool = Field(sa_column=Column(Boolean, nullable=False))
     raid_mode: str = Field(sa_column=Column(String(8), nullable=False, server_default="auto"))
     raid_threshold: int = Field(sa_column=Column(Integer, nullable=False, server_default="3"))
+    warn_limit: int = Field(sa_column=Column(Integer, nullable=False, server_default="3"))
+    escalation: str = Field(sa_column=Column(String(8), nullable=False, server_default="mute"))
+    verify_timeout: int | None = Field(sa_column=Column(Integer, nullable=True))
+    channel_mode: str = Field(sa_column=Column(String(8), nullable=False, server_default="all"))
+    dry_run: bool = Field(sa_column=Column(Boolean, nullable=False, server_default=false()))
+    prompt_text: str | None = Field(sa_column=Column(Text, nullable=True))
+    joined_label: str | None = Field(sa_column=Column(String(255), nullable=True))
+    join_label: str | None = Field(sa_column=Column(String(255), nullable=True))
+    config_rights: str = Field(sa_column=Column(String(8), nullable=False, server_default="all"))
     linked_chat_id: int | None = _id(nullable=True)
     # Comma-separated right names; "" when the bot has every right it needs.
     missing_rights: str = Field(sa_column=Column(String(512), nullable=False))
@@ -159,6 +172,18 @@ class OwnerRow(Base, table=True):
     chat_id: int = _id(primary_key=True)
     user_id: int = _id(primary_key=True)
     added_at: datetime = _when()
+
+
+class ManagerRow(Base, table=True):
+    """Admins GMBot has seen in a group: the candidates of a user's private group list,
+    each checked live with Telegram before it is shown."""
+
+    __tablename__ = "group_managers"
+    __table_args__ = (Index(None, "user_id"),)
+
+    chat_id: int = _id(primary_key=True)
+    user_id: int = _id(primary_key=True)
+    seen_at: datetime = _when()
 
 
 class BotUserRow(Base, table=True):

@@ -8,8 +8,30 @@ from enum import StrEnum
 
 
 class GateAction(StrEnum):
-    MUTE = "mute"  # delete the message and restrict the sender until verified
+    """What the gate does to a member who is not subscribed."""
+
     DELETE = "delete"  # delete only
+    MUTE = "mute"  # delete the message and restrict the sender until verified
+    KICK = "kick"  # delete, prompt, remove from the group (ban + unban: may come back)
+    BAN = "ban"  # delete and ban
+    WARN = "warn"  # delete and prompt; the Nth offence applies the escalation action
+
+
+# What the Nth warning escalates to (warn itself is not one of them).
+ESCALATIONS = (GateAction.MUTE, GateAction.KICK, GateAction.BAN)
+
+
+class ChannelMode(StrEnum):
+    ALL = "all"  # subscribed to every linked channel
+    ANY = "any"  # subscribed to at least one
+
+
+class ConfigRights(StrEnum):
+    """Who may configure GMBot in a group (the bot's operators always may)."""
+
+    ALL = "all"  # any admin
+    RESTRICT = "restrict"  # admins with the right to restrict members
+    CREATOR = "creator"  # the group's owner only
 
 
 class RaidMode(StrEnum):
@@ -35,6 +57,12 @@ class AuditKind(StrEnum):
     ACTION_REFUSED = "action_refused"  # Telegram refused an action for good (detail: why)
     ACTION_GIVEN_UP = "action_given_up"  # still failing after every retry
     MUTE_REPAIRED = "mute_repaired"  # the reconciler fixed a mismatch with Telegram
+    WARN = "warn"  # a warning given (detail: "k/N")
+    KICK = "kick"  # removed from the group by the gate (may come back)
+    BAN = "ban"  # banned by the gate
+    TIMEOUT_REMOVED = "timeout_removed"  # not verified in time: removed from the group
+    DRY_RUN = "dry_run"  # what the gate would have done (detail: the action), nothing done
+    SETTINGS = "settings"  # a setting changed (detail: "key=value")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +75,15 @@ class GroupSettings:
     # Distinct members gated within a minute that start a raid (auto mode). Three
     # keeps at most two per-member prompts on screen before the shared notice.
     raid_threshold: int = 3
+    warn_limit: int = 3  # the offence that escalates, with action WARN
+    escalation: GateAction = GateAction.MUTE  # what the warn_limit-th offence gets
+    verify_timeout: int | None = None  # seconds to verify before removal; None: never
+    mode: ChannelMode = ChannelMode.ALL
+    dry_run: bool = False  # decide, record and count; delete, mute and prompt nothing
+    prompt_text: str | None = None  # the admins' template (HTML); None: the default
+    joined_label: str | None = None  # the "I've joined" button's label; None: the default
+    join_label: str | None = None  # the Join button's label, "{channel}" in it
+    config_rights: ConfigRights = ConfigRights.ALL
 
     @property
     def raid_start_at(self) -> int:

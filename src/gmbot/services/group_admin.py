@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from gmbot.domain.models import (
     AuditEntry,
     AuditKind,
-    GateAction,
     GroupSettings,
     LinkedChannel,
     ProtectedGroup,
-    RaidMode,
 )
 from gmbot.domain.ports import RaidWatch, TelegramGateway, UnitOfWorkFactory
 from gmbot.domain.telegram import ChatInfo, MemberListInaccessible, TelegramError
 from gmbot.services.directory import GroupDirectory
 from gmbot.services.events import Actor
+from gmbot.services.group_settings import SettingsError, apply_setting
 from gmbot.services.protection import GROUP_RIGHTS, GroupProblem, ProtectionService
 
 
@@ -35,10 +34,6 @@ class StatusReport:
     channels: tuple[ChannelHealth, ...] = ()
     exempt: tuple[int, ...] = ()
     raid_gated: int | None = None  # members gated since the raid going on began, if one is
-
-
-class SettingsError(ValueError):
-    """A /settings argument that cannot be applied; the text is shown to the admin."""
 
 
 class GroupAdminService:
@@ -147,76 +142,3 @@ class GroupAdminService:
             await uow.commit()
         await self._directory.invalidate(chat_id)
         return settings
-
-
-def parse_duration(text: str) -> int:
-    """ "90", "90s", "15m", "2h", "1d" to seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    t = text.strip().lower()
-    try:
-        if t and t[-1] in units:
-            return int(t[:-1]) * units[t[-1]]
-        return int(t)
-    except ValueError:
-        raise SettingsError(
-            f"“{text}” is not a duration: use e.g. 90, 90s, 15m, 2h or 1d."
-        ) from None
-
-
-def apply_setting(settings: GroupSettings, key: str, value: str) -> GroupSettings:
-    key, low = key.lower(), value.strip().lower()
-    if key == "action":
-        if low not in {a.value for a in GateAction}:
-            raise SettingsError(
-                "action must be “mute” (delete and mute) or “delete” (delete only)."
-            )
-        return replace(settings, action=GateAction(low))
-    if key == "prompt":
-        seconds = parse_duration(value)
-        if not 10 <= seconds <= 86400:
-            raise SettingsError("prompt lifetime must be between 10s and 1d.")
-        return replace(settings, prompt_ttl=seconds)
-    if key == "mute":
-        if low in {"off", "forever", "until-verified", "0"}:
-            return replace(settings, mute_seconds=None)
-        seconds = parse_duration(value)
-        if not 30 <= seconds <= 366 * 86400:
-            raise SettingsError("mute length must be between 30s and 366d, or “off”.")
-        return replace(settings, mute_seconds=seconds)
-    if key in {"channelposts", "channel_posts"}:
-        if low not in {"on", "off", "yes", "no", "true", "false"}:
-            raise SettingsError("channelposts must be “on” (delete them) or “off”.")
-        return replace(settings, delete_channel_posts=low in {"on", "yes", "true"})
-    if key == "raid":
-        return _raid_setting(settings, low)
-    raise SettingsError(
-        "Unknown setting. Use: action mute|delete, prompt <duration>, "
-        "mute <duration>|off, channelposts on|off, raid auto [N]|on|off."
-    )
-
-
-RAID_THRESHOLDS = range(2, 1001)
-
-
-def _raid_setting(settings: GroupSettings, value: str) -> GroupSettings:
-    """`auto`, `auto N`, `N` (auto at N members a minute), `on` or `off`."""
-    words = value.split()
-    if words and words[0].isdigit():
-        words = ["auto", *words]
-    if not words or words[0] not in {m.value for m in RaidMode} or len(words) > 2:
-        raise SettingsError(
-            "raid must be “auto” (a shared notice once N members are gated within a "
-            "minute; “auto 5” sets N), “on” (always the shared notice) or “off”."
-        )
-    mode = RaidMode(words[0])
-    if len(words) == 1:
-        return replace(settings, raid=mode)
-    if mode is not RaidMode.AUTO or not words[1].isdigit():
-        raise SettingsError("only “auto” takes a number: e.g. “raid auto 5”.")
-    threshold = int(words[1])
-    if threshold not in RAID_THRESHOLDS:
-        raise SettingsError(
-            f"the raid threshold must be between {RAID_THRESHOLDS.start} and "
-            f"{RAID_THRESHOLDS.stop - 1} members a minute."
-        )
-    return replace(settings, raid=mode, raid_threshold=threshold)

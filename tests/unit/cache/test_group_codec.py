@@ -76,7 +76,7 @@ def test_fields_an_older_writer_lacked_take_their_defaults() -> None:
         b'{"title": "no id", "protected_at": "2024-01-01"}',
         b'{"chat_id": 1, "title": "t", "protected_at": "yesterday"}',
         b'{"chat_id": 1, "title": "t", "protected_at": "2024-01-01", '
-        b'"settings": {"action": "ban"}}',
+        b'"settings": {"action": "explode"}}',
     ],
 )
 def test_unreadable_input_raises_value_error(raw: bytes) -> None:

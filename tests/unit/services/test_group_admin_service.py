@@ -8,12 +8,8 @@ from gmbot.domain.models import AuditKind, GateAction, GroupSettings
 from gmbot.domain.telegram import MemberStatus, TelegramUnavailable
 from gmbot.services.events import Actor
 from gmbot.services.gate import Verdict
-from gmbot.services.group_admin import (
-    ChannelHealth,
-    SettingsError,
-    apply_setting,
-    parse_duration,
-)
+from gmbot.services.group_admin import ChannelHealth
+from gmbot.services.group_settings import SettingsError, apply_setting, parse_duration
 from gmbot.services.protection import GroupProblem
 from tests.unit.services.support import (
     CH_A,
@@ -203,7 +199,7 @@ def test_mute_off_clears_a_length() -> None:
 @pytest.mark.parametrize(
     ("key", "value", "error"),
     [
-        ("action", "ban", "action must be"),
+        ("action", "explode", "action must be"),
         ("action", "", "action must be"),
         ("prompt", "9", "between 10s and 1d"),
         ("prompt", "86401", "between 10s and 1d"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gmbot.domain.models import GroupSettings, RaidMode
-from gmbot.services.group_admin import SettingsError, apply_setting
+from gmbot.services.group_settings import SettingsError, apply_setting
 from tests.unit.services.support import CHAT, Env
 
 D = GroupSettings()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from gmbot.bot.routers import callbacks, group_commands, members, messages, private
+from gmbot.bot.routers import callbacks, group_commands, members, messages, panel, private
 
 
 def build_router() -> Router:
@@ -14,6 +14,7 @@ def build_router() -> Router:
         private.build(),
         group_commands.build(),
         callbacks.build(),
+        panel.build(),
         members.build(),
         messages.build(),
     )

@@ -10,9 +10,10 @@ from aiogram.types import LinkPreviewOptions, Message
 
 from gmbot.bot import render, translate
 from gmbot.bot.filters import in_group
+from gmbot.bot.routers import panel
 from gmbot.bot.services import Services
 from gmbot.services.gate import Verdict
-from gmbot.services.group_admin import SettingsError
+from gmbot.services.group_settings import SettingsError
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
@@ -94,21 +95,19 @@ async def exempt(message: Message, command: CommandObject, services: Services) -
 async def settings(message: Message, command: CommandObject, services: Services) -> None:
     if not await _admin_or_refuse(message, services):
         return
-    args = _args(command)
-    if not args:
-        current = await services.group_admin.settings_of(message.chat.id)
-        if current is None:
-            await _reply(message, "This group is not protected yet: use /protect @channel first.")
+    # The value is taken as typed (a prompt template keeps its spaces and commas).
+    key, _, value = (command.args or "").strip().partition(" ")
+    if not key:
+        if await panel.open_in_group(message, services):
             return
-        await _reply(message, render.settings(current) + "\n" + render.commands_help())
+        await _reply(message, "This group is not protected yet: use /protect @channel first.")
         return
-    if len(args) < 2 or (len(args) > 2 and args[0].lower() != "raid"):
-        await _reply(message, "Usage: /settings " + render.SETTINGS_USAGE)
+    if not value.strip():
+        usage = html.escape(render.settings_usage(), quote=False)
+        await _reply(message, f"Usage:\n{usage}")
         return
     try:
-        new = await services.group_admin.update_settings(
-            message.chat.id, args[0], " ".join(args[1:])
-        )
+        new = await services.group_admin.update_settings(message.chat.id, key, value.strip())
     except SettingsError as err:
         # Plain text, often quoting what the admin typed: escaped for HTML parse mode.
         await _reply(message, html.escape(str(err), quote=False))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.filters import Command, CommandStart
+from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import Message
 
 from gmbot.bot import render
 from gmbot.bot.filters import in_private
+from gmbot.bot.routers import panel
 from gmbot.bot.services import Services
 
 
@@ -17,6 +18,7 @@ def build() -> Router:
     router.message.register(start, CommandStart())
     router.message.register(start, Command("help"))
     router.message.register(stats, Command("stats"))
+    router.message.register(panel.group_list, Command("settings"))
     router.message.register(group_only, Command(*GROUP_COMMANDS))
     return router
 
@@ -24,9 +26,11 @@ def build() -> Router:
 GROUP_COMMANDS = ("protect", "unprotect", "status", "exempt", "unexempt", "settings")
 
 
-async def start(message: Message, services: Services) -> None:
+async def start(message: Message, services: Services, command: CommandObject) -> None:
     if message.from_user:
         await services.private.started(message.from_user.id)
+    if await panel.open_in_private(message, services, command.args):
+        return
     await message.answer(render.welcome(services.bot_username), parse_mode="HTML")
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from gmbot.db.tables import ChannelRow, GroupRow, as_utc
 from gmbot.domain.models import (
+    ChannelMode,
+    ConfigRights,
     GateAction,
     GroupSettings,
     LinkedChannel,
@@ -31,9 +34,25 @@ def new_group_row(chat_id: int, title: str, protected_by: int | None, now: datet
         delete_channel_posts=defaults.delete_channel_posts,
         raid_mode=defaults.raid.value,
         raid_threshold=defaults.raid_threshold,
+        **settings_columns(defaults),
         linked_chat_id=None,
         missing_rights="",
     )
+
+
+def settings_columns(settings: GroupSettings) -> dict[str, Any]:
+    """The admin settings added by migration 0004, as GroupRow columns."""
+    return {
+        "warn_limit": settings.warn_limit,
+        "escalation": settings.escalation.value,
+        "verify_timeout": settings.verify_timeout,
+        "channel_mode": settings.mode.value,
+        "dry_run": settings.dry_run,
+        "prompt_text": settings.prompt_text,
+        "joined_label": settings.joined_label,
+        "join_label": settings.join_label,
+        "config_rights": settings.config_rights.value,
+    }
 
 
 def join_rights(rights: Sequence[str]) -> str:
@@ -69,6 +88,15 @@ def to_group(row: GroupRow, channels: Sequence[LinkedChannel]) -> ProtectedGroup
             delete_channel_posts=row.delete_channel_posts,
             raid=RaidMode(row.raid_mode),
             raid_threshold=row.raid_threshold,
+            warn_limit=row.warn_limit,
+            escalation=GateAction(row.escalation),
+            verify_timeout=row.verify_timeout,
+            mode=ChannelMode(row.channel_mode),
+            dry_run=row.dry_run,
+            prompt_text=row.prompt_text,
+            joined_label=row.joined_label,
+            join_label=row.join_label,
+            config_rights=ConfigRights(row.config_rights),
         ),
         channels=tuple(channels),
         linked_chat_id=row.linked_chat_id,

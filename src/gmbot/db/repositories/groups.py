@@ -9,7 +9,13 @@ from sqlalchemy import delete, func, true, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from gmbot.db.repositories._rows import join_rights, new_group_row, to_channel, to_group
+from gmbot.db.repositories._rows import (
+    join_rights,
+    new_group_row,
+    settings_columns,
+    to_channel,
+    to_group,
+)
 from gmbot.db.repositories._upsert import insert_for
 from gmbot.db.tables import (
     AuditRow,
@@ -104,6 +110,7 @@ class SqlGroupRepository(GroupRepository):
             delete_channel_posts=settings.delete_channel_posts,
             raid_mode=settings.raid.value,
             raid_threshold=settings.raid_threshold,
+            **settings_columns(settings),
         )
 
     async def set_missing_rights(self, chat_id: int, rights: Sequence[str]) -> bool:
