@@ -73,17 +73,17 @@ async def test_open_press_and_choose_edits_the_panel_in_place(protected: Harness
     page = h.world.messages[GROUP][panel["message_id"]]
     assert "✓ mute" in [b["text"] for b in keyboard(page)]
 
-    ban = SETTINGS[ACTION].choices.index("ban")
-    await h.press(GROUP, panel["message_id"], ADMIN, encode(GROUP, "s", ACTION, ban))
+    delete = SETTINGS[ACTION].choices.index("delete")
+    await h.press(GROUP, panel["message_id"], ADMIN, encode(GROUP, "s", ACTION, delete))
     main = h.world.messages[GROUP][panel["message_id"]]
-    assert "Action: ban" in [b["text"] for b in keyboard(main)]
+    assert "Action: delete" in [b["text"] for b in keyboard(main)]
     assert len(h.session.called("sendMessage")) == sent  # edited, never re-sent
     assert len(h.session.called("editMessageText")) == 2
     # The text form sees the change: it went through the same service.
-    await h.say(GROUP, ADMIN, "/settings action kick")
+    await h.say(GROUP, ADMIN, "/settings action mute")
     await h.press(GROUP, panel["message_id"], ADMIN, encode(GROUP, "m"))
     main = h.world.messages[GROUP][panel["message_id"]]
-    assert "Action: kick" in [b["text"] for b in keyboard(main)]
+    assert "Action: mute" in [b["text"] for b in keyboard(main)]
 
     await h.press(GROUP, panel["message_id"], ADMIN, encode(GROUP, "x"))
     assert panel["message_id"] not in h.world.messages[GROUP]
@@ -94,8 +94,8 @@ async def test_a_non_admin_gets_an_alert_and_nothing_changes(protected: Harness)
     await h.say(GROUP, ADMIN, "/settings")
     panel = panel_message(h)
     before = dict(h.world.messages[GROUP][panel["message_id"]])
-    ban = SETTINGS[ACTION].choices.index("ban")
-    await h.press(GROUP, panel["message_id"], STRANGER, encode(GROUP, "s", ACTION, ban))
+    delete = SETTINGS[ACTION].choices.index("delete")
+    await h.press(GROUP, panel["message_id"], STRANGER, encode(GROUP, "s", ACTION, delete))
     answer = h.world.callback_answers[-1]
     assert answer["show_alert"] is True
     assert "admins" in answer["text"]

@@ -80,14 +80,6 @@ async def test_every_choice_of_every_setting_applies(
         assert page.panel.keyboard[j][0].text == "✓ " + choice
 
 
-async def test_text_settings_point_at_the_text_form(env: Env, panel: SettingsPanelService) -> None:
-    await env.protect()
-    index = [s.key for s in SETTINGS].index("text")
-    page = await panel.press(encode(CHAT, "p", index), ADMIN)
-    assert page.panel is not None
-    assert "/settings text" in page.panel.text
-
-
 async def test_a_non_admin_is_refused_and_nothing_changes(
     env: Env, panel: SettingsPanelService
 ) -> None:
