@@ -243,7 +243,7 @@ async def test_raid_off_means_per_member_prompts(protected: Harness) -> None:
     h = protected
     await h.say(GROUP, ADMIN, "/settings raid off")
     assert "Saved." in h.last_bot_text(GROUP)
-    assert "raid mode: off" in h.last_bot_text(GROUP)
+    assert "raid: off" in h.last_bot_text(GROUP)
     await burst(h, [h.message_payload(GROUP, r, "spam") for r in RAIDERS[:5]])
     assert notices(h) == []
     prompted = {u for u in RAIDERS[:5] for p in prompts_on_screen(h) if f'id={u}"' in p["text"]}
@@ -255,7 +255,7 @@ async def test_raid_off_means_per_member_prompts(protected: Harness) -> None:
 async def test_raid_on_means_the_notice_from_the_first(protected: Harness) -> None:
     h = protected
     await h.say(GROUP, ADMIN, "/settings raid on")
-    assert "raid mode: on" in h.last_bot_text(GROUP)
+    assert "raid: on" in h.last_bot_text(GROUP)
     await h.say(GROUP, RAIDERS[0], "spam")
     assert prompts_on_screen(h) == []
     [notice] = notices(h)
@@ -275,7 +275,7 @@ async def test_raid_off_during_a_raid_brings_prompts_back(protected: Harness) ->
 async def test_raid_threshold_setting(protected: Harness) -> None:
     h = protected
     await h.say(GROUP, ADMIN, "/settings raid auto 5")
-    assert "shared notice at 5 members a minute" in h.last_bot_text(GROUP)
+    assert "raid: auto 5" in h.last_bot_text(GROUP)
     await burst(h, [h.message_payload(GROUP, r, "spam") for r in RAIDERS[:4]])
     assert notices(h) == []
     assert len(prompts_on_screen(h)) == 4
