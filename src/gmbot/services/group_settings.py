@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from gmbot.domain.models import (
-    ESCALATIONS,
     ChannelMode,
     ConfigRights,
     GateAction,
@@ -27,13 +26,11 @@ class SettingsError(ValueError):
 ON = frozenset({"on", "yes", "true", "1"})
 OFF = frozenset({"off", "no", "false", "0"})
 RAID_THRESHOLDS = range(2, 1001)
-WARN_LIMITS = range(1, 11)
-TIMEOUT_RANGE = (60, 7 * 86400)  # a minute to a week
 PROMPT_TTL_RANGE = (10, 86400)
 MUTE_RANGE = (30, 366 * 86400)  # Telegram: shorter or longer counts as forever
 # The actions the gate carries out today. Kick, ban and warn (with warnings, the
-# verification timeout and dry run) are modelled and stored, but their parsers are not
-# offered until the gate and the workers carry them out.
+# verification timeout and dry run) are modelled and stored; their settings are added
+# here once the gate and the workers carry them out.
 OFFERED_ACTIONS = (GateAction.DELETE, GateAction.MUTE)
 
 
@@ -87,35 +84,6 @@ def _action(s: GroupSettings, value: str) -> GroupSettings:
     return replace(s, action=GateAction(low))
 
 
-def _warnings(s: GroupSettings, value: str) -> GroupSettings:
-    words = value.lower().split()
-    names = "|".join(a.value for a in ESCALATIONS)
-    if not words or not words[0].isdigit() or len(words) > 2:
-        raise SettingsError(
-            f"warnings takes a number and optionally what follows the last one: "
-            f"e.g. “warnings 3” or “warnings 3 kick” ({names})."
-        )
-    limit = int(words[0])
-    if limit not in WARN_LIMITS:
-        raise SettingsError(
-            f"the number of warnings must be between {WARN_LIMITS.start} and "
-            f"{WARN_LIMITS.stop - 1}."
-        )
-    escalation = s.escalation
-    if len(words) == 2:
-        if words[1] not in {a.value for a in ESCALATIONS}:
-            raise SettingsError(f"after the last warning GMBot can {names.replace('|', ', ')}.")
-        escalation = GateAction(words[1])
-    return replace(s, warn_limit=limit, escalation=escalation)
-
-
-def _timeout(s: GroupSettings, value: str) -> GroupSettings:
-    if value.strip().lower() in OFF | {"never"}:
-        return replace(s, verify_timeout=None)
-    seconds = _within(parse_duration(value), TIMEOUT_RANGE, "the verification timeout")
-    return replace(s, verify_timeout=seconds)
-
-
 def _mode(s: GroupSettings, value: str) -> GroupSettings:
     low = value.strip().lower()
     if low not in {m.value for m in ChannelMode}:
@@ -123,11 +91,6 @@ def _mode(s: GroupSettings, value: str) -> GroupSettings:
             "mode must be “all” (subscribed to every linked channel) or “any” (to at least one)."
         )
     return replace(s, mode=ChannelMode(low))
-
-
-def _dry_run(s: GroupSettings, value: str) -> GroupSettings:
-    meaning = "record what would be done, do nothing"
-    return replace(s, dry_run=_on_off("dryrun", value, meaning))
 
 
 def _prompt_ttl(s: GroupSettings, value: str) -> GroupSettings:
@@ -183,14 +146,6 @@ def _admins(s: GroupSettings, value: str) -> GroupSettings:
 
 def _show_action(s: GroupSettings) -> str:
     return s.action.value
-
-
-def _show_warnings(s: GroupSettings) -> str:
-    return f"{s.warn_limit}, then {s.escalation.value}"
-
-
-def _show_timeout(s: GroupSettings) -> str:
-    return format_duration(s.verify_timeout) if s.verify_timeout else "off"
 
 
 def _show_mute(s: GroupSettings) -> str:
