@@ -14,7 +14,9 @@ from bot_api_emulator.serialize import invite_link_json
 from .access import check_migrated, has_right, require_can_send, require_presence, resolve_chat
 from .base import Call, method
 
-_COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
+# fullmatch: "$" would also match before a trailing newline ("start\n").
+_COMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
+MAX_COMMANDS = 100  # per scope and language
 
 
 @method("answerCallbackQuery")
@@ -105,8 +107,11 @@ def set_my_commands(call: Call) -> bool:
     commands = call.params.json_value("commands", "commands")
     if not isinstance(commands, list):
         raise bad_request("can't parse commands JSON object")
+    if len(commands) > MAX_COMMANDS:
+        raise bad_request("BOT_COMMANDS_TOO_MUCH")
     for command in commands:
-        if not isinstance(command, dict) or not _COMMAND_RE.match(str(command.get("command"))):
+        name = command.get("command") if isinstance(command, dict) else None
+        if not isinstance(name, str) or not _COMMAND_RE.fullmatch(name):
             raise bad_request("BOT_COMMAND_INVALID")
         if not 1 <= len(str(command.get("description", ""))) <= 256:
             raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")

@@ -29,6 +29,8 @@ _RIGHTS = (
     "user is an administrator",
     "can't remove chat owner",
     "only for supergroups",
+    # unbanChatMember, banChatSenderChat... in a basic group (no ban list there).
+    "supergroup and channel chats only",
     "can't restrict self",
     "need administrator rights",
     "not an administrator",
