@@ -231,7 +231,8 @@ def format_text(
     parsed, found = _trim(parsed, found)
     if not parsed:
         raise bad_request(MESSAGE_TEXT_EMPTY)
-    if utf16_len(parsed) > limit:
+    # Telegram counts characters (code points) here, not UTF-16 units: 4096 emoji pass.
+    if len(parsed) > limit:
         raise bad_request(MESSAGE_TOO_LONG)
     # Detected entities are added where the bot's own entities leave room.
     detected = [e for e in auto_entities(parsed) if not _overlaps(e, found)]

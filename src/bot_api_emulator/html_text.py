@@ -6,6 +6,7 @@ Bots that interpolate user names into HTML without escaping them fail on Telegra
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +27,10 @@ _SIMPLE = {
     "pre": "pre",
     "blockquote": "blockquote",
 }
-_SUPPORTED = set(_SIMPLE) | {"a", "span", "tg-emoji"}
+_SUPPORTED = set(_SIMPLE) | {"a", "span", "tg-emoji", "tg-time"}
 _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+_ENTITY = re.compile(r"&(#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
+_TIME_FORMAT = re.compile(r"r|w?[dD]?[tT]?")
 
 
 def utf16_len(text: str) -> int:
@@ -40,16 +43,24 @@ def _fail(text: str, index: int, message: str) -> ApiError:
 
 
 def _entity(name: str) -> str | None:
+    """The character of ``&name;``: one of the four named entities or a valid code point."""
     if name in _NAMED:
         return _NAMED[name]
-    try:
-        if name.startswith(("#x", "#X")):
-            return chr(int(name[2:], 16))
-        if name.startswith("#"):
-            return chr(int(name[1:]))
-    except (ValueError, OverflowError):
+    if not name.startswith("#"):
         return None
-    return None
+    code = int(name[2:], 16) if name[1:2] in ("x", "X") else int(name[1:])
+    if not 0 < code <= 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        return None
+    return chr(code)
+
+
+def _entity_at(text: str, i: int) -> tuple[str, int] | None:
+    """The character an entity at ``text[i] == '&'`` stands for and the index past it."""
+    match = _ENTITY.match(text, i)
+    decoded = _entity(match.group(1)) if match else None
+    if match is None or decoded is None:
+        return None
+    return decoded, match.end()
 
 
 @dataclass(slots=True)
@@ -101,16 +112,26 @@ def _parse_attrs(text: str, j: int) -> tuple[dict[str, str], int]:
 def _unescape(value: str) -> str:
     out, i = [], 0
     while i < len(value):
-        if value[i] == "&":
-            end = value.find(";", i)
-            decoded = _entity(value[i + 1 : end]) if 0 < end - i <= 10 else None
-            if decoded is not None:
-                out.append(decoded)
-                i = end + 1
-                continue
+        if value[i] == "&" and (found := _entity_at(value, i)) is not None:
+            out.append(found[0])
+            i = found[1]
+            continue
         out.append(value[i])
         i += 1
     return "".join(out)
+
+
+def _check_attrs(text: str, i: int, name: str, attrs: dict[str, str]) -> None:
+    """The attributes the documented tags require (span's class, tg-emoji's and tg-time's)."""
+    if name == "span" and attrs.get("class") != "tg-spoiler":
+        raise _fail(text, i, 'Tag "span" must have class "tg-spoiler" at byte offset {offset}')
+    if name == "tg-emoji" and not attrs.get("emoji-id", "").isdigit():
+        raise _fail(text, i, "Invalid custom emoji identifier specified at byte offset {offset}")
+    if name == "tg-time":
+        if not attrs.get("unix", "").isdigit():
+            raise _fail(text, i, "Invalid Unix time specified at byte offset {offset}")
+        if _TIME_FORMAT.fullmatch(attrs.get("format", "")) is None:
+            raise _fail(text, i, "Invalid date-time format specified at byte offset {offset}")
 
 
 def _make_entity(item: _Open, end: int, entities: list[dict[str, Any]]) -> None:
@@ -129,6 +150,10 @@ def _make_entity(item: _Open, end: int, entities: list[dict[str, Any]]) -> None:
         entity["type"] = "spoiler"
     elif item.tag == "tg-emoji":
         entity.update(type="custom_emoji", custom_emoji_id=item.attrs.get("emoji-id", ""))
+    elif item.tag == "tg-time":
+        entity.update(type="date_time", unix_time=int(item.attrs["unix"]))
+        if item.attrs.get("format"):
+            entity["date_time_format"] = item.attrs["format"]
     elif item.tag == "blockquote" and "expandable" in item.attrs:
         entity["type"] = "expandable_blockquote"
     else:
@@ -153,13 +178,17 @@ def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
     while i < n:
         c = text[i]
         if c == "&":
-            end = text.find(";", i)
-            decoded = _entity(text[i + 1 : end]) if 0 < end - i <= 10 else None
-            if decoded is not None:
-                out.append(decoded)
-                pos += utf16_len(decoded)
-                i = end + 1
-                continue
+            # The Bot API documents that every '&' outside an entity must be written &amp;,
+            # and that only &lt; &gt; &amp; &quot; and numeric entities exist.
+            found = _entity_at(text, i)
+            if found is None:
+                raise _fail(text, i, "Character '&' at byte offset {offset} must be escaped")
+            out.append(found[0])
+            pos += utf16_len(found[0])
+            i = found[1]
+            continue
+        if c == ">":
+            raise _fail(text, i, "Character '>' at byte offset {offset} must be escaped")
         if c != "<":
             out.append(c)
             pos += 2 if ord(c) > 0xFFFF else 1
@@ -194,6 +223,7 @@ def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
         attrs, close = _parse_attrs(text, j)
         if close < 0:
             raise _fail(text, i, "Unclosed start tag at byte offset {offset}")
+        _check_attrs(text, i, name, attrs)
         stack.append(_Open(name, pos, attrs))
         i = close + 1
     if stack:

@@ -28,7 +28,7 @@ from aiogram.types import (
 )
 
 from bot_api_emulator.errors import ApiError as EmulatorApiError
-from bot_api_emulator.html_text import parse_html, utf16_len
+from bot_api_emulator.html_text import parse_html
 from bot_api_emulator.permissions import grants_at_least, normalize_permissions
 from tests.fakes.api_spec import violations
 
@@ -137,13 +137,14 @@ def check_text(p: dict[str, Any]) -> None:
             raise ApiError(err.code, err.description) from None
     if not text.strip():
         raise ApiError(400, "Bad Request: message text is empty")
-    if utf16_len(text) > MAX_TEXT:
+    if len(text.strip()) > MAX_TEXT:  # characters (code points), as Telegram counts
         raise ApiError(400, "Bad Request: message is too long")
     markup = p.get("reply_markup")
     markup = json.loads(markup) if isinstance(markup, str) else markup or {}
     for row in markup.get("inline_keyboard", []):
         for button in row:
-            if len(str(button.get("callback_data", "")).encode()) > MAX_CALLBACK_DATA:
+            data = button.get("callback_data")
+            if data is not None and not 1 <= len(str(data).encode()) <= MAX_CALLBACK_DATA:
                 raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
 
 
