@@ -25,7 +25,7 @@ async def test_protect_several_channels_by_link_and_id(harness: Harness) -> None
 
 async def test_non_admin_is_refused(harness: Harness) -> None:
     await harness.say(GROUP, MEMBER, "/protect @newschan")
-    assert harness.last_bot_text(GROUP) == "Only the group's admins can use this command."
+    assert harness.last_bot_text(GROUP) == "Only the group's admins can configure GMBot here."
     await harness.say(GROUP, ADMIN, "/status")
     assert "not protected" in harness.last_bot_text(GROUP)
 

@@ -10,6 +10,7 @@ from aiogram.types import LinkPreviewOptions, Message
 
 from gmbot.bot import render, translate
 from gmbot.bot.filters import in_group
+from gmbot.bot.refusals import refusal_text
 from gmbot.bot.routers import panel
 from gmbot.bot.services import Services
 from gmbot.services.gate import Verdict
@@ -34,13 +35,15 @@ async def _reply(message: Message, text: str) -> None:
 
 
 async def _admin_or_refuse(message: Message, services: Services) -> bool:
-    if await services.admin_check.allowed(message.chat.id, translate.actor(message)):
+    permission = await services.admin_check.may_configure(message.chat.id, translate.actor(message))
+    refusal = refusal_text(permission)
+    if refusal is None:
         return True
     # A non-admin's command is still a message: the gate sees it first, and the
     # refusal is only sent when the message stays.
     verdict = await services.gate.on_message(translate.incoming(message))
-    if verdict in (Verdict.PASSED, Verdict.IGNORED, Verdict.FAIL_OPEN):
-        await _reply(message, render.NOT_ADMIN)
+    if verdict in (Verdict.PASSED, Verdict.IGNORED, Verdict.FAIL_OPEN, Verdict.DRY_RUN):
+        await _reply(message, refusal)  # which right is missing, or why it could not tell
     return False
 
 
