@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
@@ -30,7 +30,7 @@ from gmbot.domain.ports import (
 )
 from gmbot.domain.telegram import TelegramError, TelegramUnavailable
 from gmbot.metrics import Metrics
-from gmbot.services import texts
+from gmbot.services import prompt_template, texts
 from gmbot.services.directory import GroupDirectory
 from gmbot.services.events import IncomingMessage
 from gmbot.services.notifier import AdminNotifier
@@ -39,6 +39,11 @@ log = structlog.get_logger(__name__)
 
 REPORT_PERIOD = 300.0
 PROMPT_POLL = 0.05  # one start and one end report per raid, even if it flickers
+# How long the record of a prompt just sent waits for a store that does not answer
+# (Redis restarting), trying again after RECORD_PAUSE seconds, doubling to the cap.
+RECORD_WAIT = 30.0
+RECORD_PAUSE = 0.1
+RECORD_PAUSE_CAP = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +78,20 @@ class PromptService:
         self._policy = policy
         self._clock = clock
 
-    async def gated(self, msg: IncomingMessage, missing_ids: list[int], *, muted: bool) -> None:
+    async def gated(
+        self,
+        msg: IncomingMessage,
+        missing_ids: list[int],
+        *,
+        muted: bool,
+        warning: tuple[int, int] | None = None,
+        removed: bool = False,
+    ) -> None:
         """A member was gated: prompt them, or let the raid notice speak for them.
+
+        `muted`: restricted until verified; `warning` (k, N): this was warning k of N
+        (the Nth gets the group's escalation action); `removed`: removed from the
+        group (they may come back after joining). The prompt says so.
 
         Raises TelegramUnavailable / RetryLater when Telegram could not be reached:
         the outbox tries again later.
@@ -83,10 +100,11 @@ class PromptService:
         group = await self._directory.group(msg.chat_id)
         if group is None or not group.active:
             return
+        context = texts.PromptContext(muted=muted, warning=warning, removed=removed)
         if group.settings.raid_start_at == 0:
             # Raid mode off (also when switched off during a raid): per-member prompts,
             # and the raid state is not consulted.
-            await self._prompt(group, msg, self._missing(group, missing_ids), muted, watch=False)
+            await self._prompt(group, msg, self._missing(group, missing_ids), context, watch=False)
             return
         p = self._policy
         signal = await self._raids.gated(
@@ -98,7 +116,7 @@ class PromptService:
             edit_every=p.edit_every,
         )
         if signal.phase is RaidPhase.CALM:
-            await self._prompt(group, msg, self._missing(group, missing_ids), muted)
+            await self._prompt(group, msg, self._missing(group, missing_ids), context)
             return
         if signal.phase is RaidPhase.STARTED:
             await self._raid_started(group, signal)
@@ -117,7 +135,7 @@ class PromptService:
         group: ProtectedGroup,
         msg: IncomingMessage,
         missing: list[LinkedChannel],
-        muted: bool,
+        context: texts.PromptContext,
         *,
         watch: bool = True,
     ) -> None:
@@ -132,14 +150,12 @@ class PromptService:
         if watch and not await self._raids.prompt_reserve(chat_id, user_id, ttl):
             await self._prompts.clear(chat_id, user_id)
             return  # a raid began: the notice speaks for this member
-        text = texts.prompt(user_id, msg.user_name, missing, muted)
-        if group.missing_rights:
-            text += "\n\n" + texts.rights_warning(group.missing_rights)
+        text = prompt_template.render_prompt(group, user_id, msg.user_name, missing, context)
         try:
             message_id = await self._telegram.send_message(
                 chat_id,
                 text,
-                keyboard=texts.prompt_keyboard(user_id, missing),
+                keyboard=prompt_template.render_keyboard(group, user_id, missing, context),
                 thread_id=msg.thread_id,
             )
         except BaseException as exc:
@@ -150,14 +166,51 @@ class PromptService:
                 log.warning("prompt_failed", chat_id=chat_id, error=exc.description)
                 return
             raise
-        await self._prompts.attach(chat_id, user_id, message_id, ttl)
-        await self._prompts.schedule_deletion(
-            DueDeletion(chat_id, message_id, user_id), self._clock() + ttl
+        # Sent: from here on nothing may fail the work. The outbox would send the prompt
+        # again, and a Redis that came back empty meanwhile would have lost the slot
+        # too, so the retry's claim would take: a second prompt. A store that does not
+        # answer is waited for (attach recreates the slot it lost), then let go.
+        deadline = asyncio.get_running_loop().time() + RECORD_WAIT
+        await self._stored(
+            "attach", lambda: self._prompts.attach(chat_id, user_id, message_id, ttl), deadline
         )
-        if watch and not await self._raids.prompt_shown(chat_id, user_id, message_id, ttl):
+        due = DueDeletion(chat_id, message_id, user_id)
+        await self._stored(
+            "schedule_deletion",
+            lambda: self._prompts.schedule_deletion(due, self._clock() + ttl),
+            deadline,
+        )
+        if not watch:
+            return
+        shown = await self._stored(
+            "prompt_shown",
+            lambda: self._raids.prompt_shown(chat_id, user_id, message_id, ttl),
+            deadline,
+        )
+        if shown is False:
             # A raid began while this prompt was on its way: the notice replaces it.
             await self._delete(chat_id, [message_id])
-            await self._prompts.clear(chat_id, user_id)
+            await self._stored("clear", lambda: self._prompts.clear(chat_id, user_id), deadline)
+
+    async def _stored(
+        self, step: str, write: Callable[[], Awaitable[object]], deadline: float
+    ) -> object:
+        """`write` (a store write about a prompt already sent), tried again while the
+        store does not answer, until `deadline` (loop time); None when it never did.
+        Never raises: the prompt is on screen, and an error would have it sent again."""
+        loop = asyncio.get_running_loop()
+        pause = RECORD_PAUSE
+        while True:
+            try:
+                return await write()
+            except Exception as exc:
+                if loop.time() + pause >= deadline:
+                    log.error("prompt_record_failed", step=step, error=str(exc)[:200])
+                    return None
+                if pause == RECORD_PAUSE:
+                    log.warning("prompt_record_retry", step=step, error=str(exc)[:200])
+                await asyncio.sleep(pause)
+                pause = min(RECORD_PAUSE_CAP, pause * 2)
 
     async def _raid_started(self, group: ProtectedGroup, signal: RaidSignal) -> None:
         chat_id = group.chat_id
@@ -201,10 +254,11 @@ class PromptService:
     async def _post_notice(self, group: ProtectedGroup, gated: int) -> None:
         """Post the shared notice; the caller holds the notice's claim."""
         chat_id = group.chat_id
-        channels = list(group.channels)
         try:
             message_id = await self._telegram.send_message(
-                chat_id, texts.raid_notice(gated, channels), keyboard=texts.raid_keyboard(channels)
+                chat_id,
+                prompt_template.raid_notice(group, gated),
+                keyboard=prompt_template.raid_keyboard(group),
             )
         except BaseException:
             await self._raids.release_notice(chat_id)  # the retry may post it at once
@@ -213,13 +267,12 @@ class PromptService:
             await self._delete(chat_id, [message_id])  # the raid ended meanwhile
 
     async def _refresh(self, group: ProtectedGroup, notice_id: int, gated: int) -> None:
-        channels = list(group.channels)
         try:
             await self._telegram.edit_message(
                 group.chat_id,
                 notice_id,
-                texts.raid_notice(gated, channels),
-                keyboard=texts.raid_keyboard(channels),
+                prompt_template.raid_notice(group, gated),
+                keyboard=prompt_template.raid_keyboard(group),
             )
         except TelegramUnavailable:
             return  # the next refresh (or the sweep) carries the newer count
