@@ -68,15 +68,20 @@ class InMemoryOutbox(Outbox):
         fence = CURRENT_FENCE.get()
         if fence is not None and not fence.valid:  # Redis checks the lease token itself
             raise LeaseLost(fence.name)
-        new = 0
+        new, now = 0, self._clock()
         for action in actions:
             if self._key(action.key) is not None:
                 continue
-            self._keys[action.key] = Expiring(_RECORDED, self._clock() + self._key_ttl)
+            delay = max(0.0, action.delay)
+            self._keys[action.key] = Expiring(_RECORDED, now + self._key_ttl + delay)
+            # Handed out without its delay (a taken action is due), as Redis stores it.
             stored = Action(action.kind, action.chat_id, action.key, dict(action.fields))
-            entry_id = f"{int(action.priority)}-{next(self._ids)}"
-            self._streams[action.priority][entry_id] = _Stored(stored)
-            self.recorded.append(stored)
+            if delay > 0:
+                self._later.append((now + delay, action.priority, _Stored(stored)))
+            else:
+                entry_id = f"{int(action.priority)}-{next(self._ids)}"
+                self._streams[action.priority][entry_id] = _Stored(stored)
+            self.recorded.append(action)
             new += 1
         if new:
             # Wake every blocked take; later ones wait on a fresh event.
@@ -105,7 +110,8 @@ class InMemoryOutbox(Outbox):
     def _take_now(self, consumer: str, count: int, chosen: list[Priority]) -> list[OutboxEntry]:
         now = self._clock()
         waiting = []
-        for due, priority, stored in self._later:  # due ones go back, behind the rest
+        # Due ones go back, soonest first, behind the rest.
+        for due, priority, stored in sorted(self._later, key=lambda later: later[0]):
             if due <= now:
                 self._streams[priority][f"{priority}-{next(self._ids)}"] = stored
             else:

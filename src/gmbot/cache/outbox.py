@@ -12,7 +12,13 @@ An entry taken and never settled (its consumer died) stays pending and is handed
 again, to whichever consumer takes next, once idle for `claim_after_ms`. An entry whose
 Telegram call failed for now is postponed: moved, with its attempt count (field "n"),
 to a "later" stream and a sorted set of due times; a take first moves the entries due
-back to their own streams, so any instance retries them.
+back to their own streams, so any instance retries them. An action recorded with a
+delay (a verification timeout) waits there from the start, its key remembered for the
+delay on top of `key_ttl`.
+
+Due times are in milliseconds of the outbox's clock: the instance's wall clock when
+one is given (every instance's is NTP-synced, and the tests move it), else Redis' own
+TIME. One outbox always uses one of the two, for recording, postponing and taking.
 
 Fencing: an entry is the consumer's that took it, at the delivery count it was taken
 with (OutboxEntry.consumer / .claim). Settling, postponing and extending check both in
@@ -30,7 +36,8 @@ its data) creates it again and carries on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
 from string import Template
 from typing import Any
 
@@ -49,33 +56,54 @@ GROUP = "workers"
 FIELD_PREFIX = "f."  # an action's own fields, apart from kind, chat and key
 _PRIORITIES = tuple(Priority)
 
+# The outbox clock's now, in ms: ARGV `arg` when the caller gives one, else TIME.
+NOW_MS = """
+local function now_ms(arg)
+  if arg ~= '' then return tonumber(arg) end
+  local clock = redis.call('TIME')
+  return tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+end
+"""
+
 # KEYS[1..5] streams by priority (one per Priority), then one act key per action.
 # ARGV[1] ttl s, ARGV[2] the update lease key ("" when not fenced), ARGV[3] its token,
-# then per action: priority, kind, chat, key, n, then n name/value pairs.
-# Replies how many actions were new, or -1 (nothing written) when the lease is not ours.
-RECORD_SCRIPT = Template("""
-local ttl, n_streams = ARGV[1], $streams
+# ARGV[4] now ms ("" = TIME), ARGV[5] the due set, ARGV[6] the later stream, then per
+# action: priority, kind, chat, key, delay ms, n, then n name/value pairs. A delayed
+# action goes to the later stream (its priority in field "p") and the due set; its key
+# lives the delay longer. Replies how many actions were new, or -1 (nothing written)
+# when the lease is not ours.
+RECORD_SCRIPT = Template(
+    NOW_MS
+    + """
+local ttl, n_streams = tonumber(ARGV[1]), $streams
 if ARGV[2] ~= '' and redis.call('GET', ARGV[2]) ~= ARGV[3] then return -1 end
-local i, k, new = 4, n_streams + 1, 0
+local due_set, later, now = ARGV[5], ARGV[6], nil
+local i, k, new = 7, n_streams + 1, 0
 while i <= #ARGV do
-  local n = tonumber(ARGV[i + 4])
-  if redis.call('SET', KEYS[k], '1', 'NX', 'EX', ttl) then
+  local delay, n = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
+  local life = ttl + math.ceil(delay / 1000)
+  if redis.call('SET', KEYS[k], '1', 'NX', 'EX', life) then
     local entry = {'kind', ARGV[i + 1], 'chat', ARGV[i + 2], 'key', ARGV[i + 3]}
-    for j = i + 5, i + 4 + 2 * n do entry[#entry + 1] = ARGV[j] end
-    redis.call('XADD', KEYS[tonumber(ARGV[i]) + 1], '*', unpack(entry))
+    for j = i + 6, i + 5 + 2 * n do entry[#entry + 1] = ARGV[j] end
+    if delay > 0 then
+      now = now or now_ms(ARGV[4])
+      table.insert(entry, 1, ARGV[i]); table.insert(entry, 1, 'p')
+      redis.call('ZADD', due_set, now + delay, redis.call('XADD', later, '*', unpack(entry)))
+    else
+      redis.call('XADD', KEYS[tonumber(ARGV[i]) + 1], '*', unpack(entry))
+    end
     new = new + 1
   end
-  i, k = i + 5 + 2 * n, k + 1
+  i, k = i + 6 + 2 * n, k + 1
 end
 return new
-""").substitute(streams=len(Priority))
+"""
+).substitute(streams=len(Priority))
 
-# Moves the postponed entries now due (up to 100) back to their priority's stream.
-# Expects the locals due_set, later and stream_prefix.
+# Moves the postponed (or delayed) entries now due (up to 100) back to their priority's
+# stream. Expects the locals due_set, later, stream_prefix and due_now (ms).
 PROMOTE_DUE = """
-local clock = redis.call('TIME')
-local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-for _, lid in ipairs(redis.call('ZRANGEBYSCORE', due_set, '-inf', now_ms, 'LIMIT', 0, 100)) do
+for _, lid in ipairs(redis.call('ZRANGEBYSCORE', due_set, '-inf', due_now, 'LIMIT', 0, 100)) do
   local got = redis.call('XRANGE', later, lid, lid)
   if #got > 0 then
     local fields, entry, p = got[1][2], {}, nil
@@ -92,14 +120,16 @@ end
 
 # KEYS the streams to take from, highest priority first. ARGV[1] group, ARGV[2]
 # consumer, ARGV[3] claim after ms, ARGV[4] count, ARGV[5] act key prefix, ARGV[6] the
-# due set, ARGV[7] the later stream, ARGV[8] the streams' prefix, then the priority of
-# each stream. The other keys are built here, which is fine on one Redis but not
-# Redis-Cluster-safe (as the gate's lookup script).
+# due set, ARGV[7] the later stream, ARGV[8] the streams' prefix, ARGV[9] now ms
+# ("" = TIME), then the priority of each stream. The other keys are built here, which
+# is fine on one Redis but not Redis-Cluster-safe (as the gate's lookup script).
 # Replies {priority, id, deliveries, {field, value, ...}} per entry handed out.
 TAKE_SCRIPT = (
-    """
+    NOW_MS
+    + """
 local group, consumer, idle, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
 local due_set, later, stream_prefix = ARGV[6], ARGV[7], ARGV[8]
+local due_now = now_ms(ARGV[9])
 local left = tonumber(ARGV[4])
 local out = {}
 """
@@ -121,7 +151,7 @@ local function hand_out(p, stream, entry, deliveries)
 end
 for s = 1, #KEYS do
   if left <= 0 then break end
-  local stream, p = KEYS[s], ARGV[8 + s]
+  local stream, p = KEYS[s], ARGV[9 + s]
   local known = redis.pcall('XGROUP', 'CREATECONSUMER', stream, group, consumer)
   if type(known) == 'table' and known.err then
     redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
@@ -210,18 +240,19 @@ return settled
 ).substitute(streams=len(Priority))
 
 # KEYS[1..5] streams by priority. ARGV[1] group, ARGV[2] delay ms, ARGV[3] due set,
-# ARGV[4] later stream, then per entry: priority, id, consumer, claim, attempts so far.
+# ARGV[4] later stream, ARGV[5] now ms ("" = TIME), then per entry: priority, id,
+# consumer, claim, attempts so far.
 # Each entry still ours moves to the later stream (its priority in field "p", its
 # attempts in "n") and into the due set; replies how many moved.
 POSTPONE_SCRIPT = (
-    """
+    NOW_MS
+    + """
 local group, delay, due_set, later, moved = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], 0
-local clock = redis.call('TIME')
-local due = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) + delay
+local due = now_ms(ARGV[5]) + delay
 """
     + STILL_OURS
     + """
-for i = 5, #ARGV, 5 do
+for i = 6, #ARGV, 5 do
   local stream, id = KEYS[tonumber(ARGV[i]) + 1], ARGV[i + 1]
   if still_ours(stream, id, ARGV[i + 2], ARGV[i + 3]) then
     local got = redis.call('XRANGE', stream, id, id)
@@ -279,11 +310,13 @@ class RedisOutbox(Outbox):
         key_ttl: int = 86400,
         claim_after_ms: int = 15000,
         max_block_ms: int = 2000,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         """`key_ttl`: how long a recorded key is remembered (bounds memory; an entry
         left unsettled longer may be recorded a second time). `max_block_ms` caps a
         blocking take, so it gives its pool connection back regularly and stays well
-        inside the client's socket timeout."""
+        inside the client's socket timeout. `clock`: epoch seconds for due times
+        (None: Redis' TIME)."""
         self._redis = redis
         self._keys = CacheKeys(namespace)
         self._streams = tuple(self._keys.outbox(p) for p in _PRIORITIES)
@@ -293,6 +326,7 @@ class RedisOutbox(Outbox):
         self._key_ttl = key_ttl
         self._claim_after_ms = max(1, claim_after_ms)
         self._max_block_ms = max(1, max_block_ms)
+        self._clock = clock
         self._record = redis.register_script(RECORD_SCRIPT)
         self._take = redis.register_script(TAKE_SCRIPT)
         self._vet = redis.register_script(VET_SCRIPT)
@@ -310,9 +344,11 @@ class RedisOutbox(Outbox):
         keys = [*self._streams, *(action_key(a.key) for a in actions)]
         fence = CURRENT_FENCE.get()
         lease_key, token = (fence.redis_key, fence.token) if fence is not None else ("", "")
-        args: list[str | int] = [self._key_ttl, lease_key, token]
+        args: list[str | int] = [self._key_ttl, lease_key, token, self._now_ms()]
+        args += (self._keys.outbox_due, self._keys.outbox_later)
         for a in actions:
-            args += (int(a.priority), a.kind.value, a.chat_id, a.key, len(a.fields))
+            delay_ms = max(0, math.ceil(a.delay * 1000))
+            args += (int(a.priority), a.kind.value, a.chat_id, a.key, delay_ms, len(a.fields))
             for name, value in a.fields.items():
                 args += (FIELD_PREFIX + name, value)
         try:
@@ -348,7 +384,12 @@ class RedisOutbox(Outbox):
             return []
         streams = [self._streams[p] for p in chosen]
         common = (GROUP, consumer, self._claim_after_ms, count, self._keys.action_prefix)
-        later = (self._keys.outbox_due, self._keys.outbox_later, self._keys.outbox_prefix)
+        later = (
+            self._keys.outbox_due,
+            self._keys.outbox_later,
+            self._keys.outbox_prefix,
+            self._now_ms(),
+        )
         reply = await self._take(keys=streams, args=(*common, *later, *(int(p) for p in chosen)))
         taken = await self._decode(consumer, _script_entries(reply))
         if taken or block_ms <= 0:
@@ -411,7 +452,7 @@ class RedisOutbox(Outbox):
             return 0
         keys = self._keys
         args: list[str | int] = [GROUP, max(0, int(delay * 1000)), keys.outbox_due]
-        args.append(keys.outbox_later)
+        args += (keys.outbox_later, self._now_ms())
         for e in entries:
             priority, _, stream_id = e.entry_id.partition("-")
             args += (priority, stream_id, e.consumer, e.claim, e.deliveries)
@@ -450,6 +491,10 @@ class RedisOutbox(Outbox):
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc
         return sum(int(n) for n in lengths)
+
+    def _now_ms(self) -> str | int:
+        """The outbox clock's now for a script ("": the script asks Redis' TIME)."""
+        return "" if self._clock is None else int(self._clock() * 1000)
 
     def _read_entries(self, read: Any) -> Iterable[tuple[int, str, dict[Any, Any]]]:
         """(priority, stream id, fields) of an XREADGROUP reply (RESP2, as create_redis)."""

@@ -106,6 +106,7 @@ class Gateways(containers.DeclarativeContainer):
         claim_after_ms=providers.Callable(
             lambda seconds: int(seconds * 1000), settings.provided.outbox_claim_after
         ),
+        clock=wall_seconds,  # due times (retries, verification timeouts) on the wall clock
     )
     raid_watch = providers.Singleton(
         RedisRaidWatch, redis, namespace=settings.provided.redis_namespace

@@ -37,6 +37,7 @@ class ActionKind(StrEnum):
     BAN = "ban"  # remove the sender from the group for good
     WARN = "warn"  # count the offence; prompt "warning k of N", or escalate at N
     DRY_RUN = "dry_run"  # audit what the gate would have done; do nothing
+    EXPEL = "expel"  # not verified in time: remove the member (kick), after re-checking
 
 
 PRIORITY: Mapping[ActionKind, Priority] = {
@@ -51,6 +52,7 @@ PRIORITY: Mapping[ActionKind, Priority] = {
     ActionKind.BAN: Priority.MUTE,
     ActionKind.WARN: Priority.MUTE,
     ActionKind.DRY_RUN: Priority.LOG,
+    ActionKind.EXPEL: Priority.MUTE,
 }
 
 
@@ -61,6 +63,9 @@ class Action:
     key: str  # idempotency key: the same key is recorded and carried out once
     # Kind-specific details, as flat strings (they are stored as stream fields).
     fields: Mapping[str, str] = field(default_factory=dict)
+    # Seconds after recording before the action is handed out (a verification timeout);
+    # its key is remembered that much longer. Not stored: a taken action is due.
+    delay: float = 0.0
 
     @property
     def priority(self) -> Priority:

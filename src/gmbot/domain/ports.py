@@ -421,6 +421,10 @@ class Outbox(ABC):
     async def record(self, actions: Sequence[Action]) -> int:
         """Durably record the actions whose keys were never recorded; returns how many.
 
+        An action with a `delay` is handed out once that many seconds have passed
+        (fleet-wide: whichever consumer takes then), and its key is remembered that much
+        longer, so recording it again meanwhile records nothing.
+
         Raises CacheUnavailable when the outbox cannot be reached.
         """
 

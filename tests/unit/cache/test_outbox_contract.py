@@ -62,7 +62,9 @@ async def delete_namespace(client: Redis, namespace: str) -> None:
 class Backend:
     """Builds the outbox under test and plays what happens around it."""
 
-    def outbox(self, claim_after_ms: int = 15000, max_block_ms: int = 2000) -> Outbox:
+    def outbox(
+        self, claim_after_ms: int = 15000, max_block_ms: int = 2000, key_ttl: int = 86400
+    ) -> Outbox:
         raise NotImplementedError
 
     def broken(self) -> Outbox:
@@ -88,9 +90,14 @@ class FakeBackend(Backend):
         self.clock = FakeClock()
         self.fake: InMemoryOutbox | None = None
 
-    def outbox(self, claim_after_ms: int = 15000, max_block_ms: int = 2000) -> Outbox:
+    def outbox(
+        self, claim_after_ms: int = 15000, max_block_ms: int = 2000, key_ttl: int = 86400
+    ) -> Outbox:
         self.fake = InMemoryOutbox(
-            self.clock, claim_after=claim_after_ms / 1000, max_block=max_block_ms / 1000
+            self.clock,
+            claim_after=claim_after_ms / 1000,
+            max_block=max_block_ms / 1000,
+            key_ttl=key_ttl,
         )
         return self.fake
 
@@ -120,12 +127,15 @@ class RedisBackend(Backend):
         self.client = client
         self.namespace = namespace
 
-    def outbox(self, claim_after_ms: int = 15000, max_block_ms: int = 2000) -> Outbox:
+    def outbox(
+        self, claim_after_ms: int = 15000, max_block_ms: int = 2000, key_ttl: int = 86400
+    ) -> Outbox:
         return RedisOutbox(
             self.client,
             namespace=self.namespace,
             claim_after_ms=claim_after_ms,
             max_block_ms=max_block_ms,
+            key_ttl=key_ttl,
         )
 
     def broken(self) -> Outbox:
@@ -324,6 +334,85 @@ async def test_a_postponed_entry_comes_back_after_its_delay_to_any_consumer(
     assert [e.deliveries for e in third] == [3]
     assert await outbox.settle(third) == 1
     assert await outbox.record([act(ActionKind.MUTE, "mute", user="7")]) == 0  # still done
+
+
+def later(kind: ActionKind, key: str, delay: float, **fields: str) -> Action:
+    return Action(kind, CHAT, key, fields, delay=delay)
+
+
+async def test_a_delayed_action_is_handed_out_once_due_to_any_consumer(backend: Backend) -> None:
+    outbox = backend.outbox()
+    recorded = [later(ActionKind.EXPEL, "expel", 0.2, user="7"), act(ActionKind.DELETE, "del")]
+    assert await outbox.record(recorded) == 2
+    assert await outbox.backlog() == 2  # both still to do, one waiting
+    assert keys(await outbox.take("w1", 10)) == ["del"]  # not due yet
+    assert keys(await outbox.take("w1", 10)) == []
+    await backend.elapse(0.3)
+    [due] = await outbox.take("w2", 10)
+    assert (due.action.kind, due.action.key, due.action.fields) == (
+        ActionKind.EXPEL,
+        "expel",
+        {"user": "7"},
+    )
+    assert due.action.delay == 0.0  # handed out due: recording it again would not wait
+    assert due.deliveries == 1  # its first attempt
+    assert await outbox.settle([due]) == 1
+    assert await outbox.take("w3", 10) == []
+    assert await outbox.record([later(ActionKind.EXPEL, "expel", 0.2, user="7")]) == 0
+
+
+async def test_a_delayed_key_is_recorded_once_while_it_waits(backend: Backend) -> None:
+    outbox = backend.outbox()
+    first = later(ActionKind.EXPEL, "expel:1:7", 0.2, user="7", message="10")
+    assert await outbox.record([first]) == 1
+    # Four more offences of the same member: one timer, the first one's.
+    again = later(ActionKind.EXPEL, "expel:1:7", 0.2, user="7", message="11")
+    assert await outbox.record([again, again]) == 0
+    assert await outbox.record([act(ActionKind.EXPEL, "expel:1:7", user="7")]) == 0
+    assert await outbox.backlog() == 1
+    await backend.elapse(0.3)
+    [due] = await outbox.take("w1", 10)
+    assert due.action.fields["message"] == "10"
+
+
+async def test_delayed_actions_come_out_soonest_first_within_their_priority(
+    backend: Backend,
+) -> None:
+    outbox = backend.outbox()
+    await outbox.record(
+        [
+            later(ActionKind.EXPEL, "slow", 0.25),
+            later(ActionKind.EXPEL, "fast", 0.05),
+            later(ActionKind.PROMPT, "prompt", 0.05),
+        ]
+    )
+    await backend.elapse(0.1)
+    assert keys(await outbox.take("w1", 10)) == ["fast", "prompt"]
+    await backend.elapse(0.2)
+    assert keys(await outbox.take("w1", 10)) == ["slow"]
+
+
+async def test_a_delayed_key_outlives_the_key_ttl_by_its_delay(backend: Backend) -> None:
+    outbox = backend.outbox(key_ttl=1)
+    assert await outbox.record([later(ActionKind.EXPEL, "expel", 2.0)]) == 1
+    await backend.elapse(1.3)  # past key_ttl, well within key_ttl + delay: still known
+    assert await outbox.record([later(ActionKind.EXPEL, "expel", 2.0)]) == 0
+    assert keys(await outbox.take("w1", 10)) == []  # not due yet
+    await backend.elapse(0.9)
+    assert keys(await outbox.take("w1", 10)) == ["expel"]
+
+
+async def test_a_forgotten_delayed_key_may_start_a_new_timer(backend: Backend) -> None:
+    outbox = backend.outbox()
+    assert await outbox.record([later(ActionKind.EXPEL, "expel", 0.1, message="1")]) == 1
+    await backend.elapse(0.2)
+    [due] = await outbox.take("w1", 10)
+    await outbox.forget(["expel"])  # the timer fired: the episode is over
+    await outbox.settle([due])
+    assert await outbox.record([later(ActionKind.EXPEL, "expel", 0.1, message="2")]) == 1
+    await backend.elapse(0.2)
+    [second] = await outbox.take("w1", 10)
+    assert second.action.fields["message"] == "2"
 
 
 async def test_a_consumer_taken_over_can_neither_settle_nor_postpone(backend: Backend) -> None:
@@ -562,6 +651,47 @@ async def test_keys_streams_and_ttls(redis_ns: tuple[Redis, str]) -> None:
     assert 3590 <= await client.ttl(f"{ns}act:del") <= 3600  # the record's TTL, kept
     assert await client.xlen(f"{ns}outbox:0") == 0
     assert (await client.xpending(f"{ns}outbox:0", "workers"))["pending"] == 0
+
+
+async def test_a_delayed_record_waits_in_the_later_stream_with_a_longer_key(
+    redis_ns: tuple[Redis, str],
+) -> None:
+    client, ns = redis_ns
+    clock = FakeClock()
+    outbox = RedisOutbox(client, namespace=ns, key_ttl=3600, clock=clock)
+    await outbox.record([Action(ActionKind.EXPEL, CHAT, "expel", {"user": "7"}, delay=600)])
+    assert 4190 <= await client.ttl(f"{ns}act:expel") <= 4200  # key_ttl + the delay
+    assert await client.xlen(f"{ns}outbox:{int(Priority.MUTE)}") == 0
+    [(later_id, fields)] = cast(
+        list[tuple[bytes, dict[bytes, bytes]]], await client.xrange(f"{ns}outbox:later")
+    )
+    assert fields[b"p"] == str(int(Priority.MUTE)).encode()
+    assert fields[b"kind"] == b"expel"
+    assert await client.zscore(f"{ns}outbox:due", later_id) == (clock() + 600) * 1000
+
+
+async def test_due_times_follow_the_given_clock(redis_ns: tuple[Redis, str]) -> None:
+    """Recording, postponing and taking all read the outbox's clock (Redis' TIME is
+    not consulted), so an instance's clock moved on makes the entries due."""
+    client, ns = redis_ns
+    clock = FakeClock()
+    outbox = RedisOutbox(client, namespace=ns, clock=clock)
+    await outbox.record(
+        [
+            Action(ActionKind.EXPEL, CHAT, "expel", {"user": "7"}, delay=600),
+            act(ActionKind.MUTE, "mute", user="8"),
+        ]
+    )
+    [mute] = await outbox.take("w1", 10)
+    assert await outbox.postpone([mute], 30) == 1
+    clock.advance(29)
+    assert await outbox.take("w1", 10) == []
+    clock.advance(2)
+    assert keys(await outbox.take("w1", 10)) == ["mute"]
+    clock.advance(568)  # 599 s after the record
+    assert keys(await outbox.take("w1", 10)) == []
+    clock.advance(2)
+    assert keys(await outbox.take("w2", 10)) == ["expel"]
 
 
 async def test_a_blocking_read_past_count_leaves_the_rest_to_others(
