@@ -28,6 +28,7 @@ ACCEPTED = [
     '<a href="https://t.me/x?a=1&b=2">an &amp; in an attribute is part of the tag</a>',
     '<a href="https://x.y/?q=<>">quoted &lt;&gt; in an attribute</a>',
     "<a href=https://t.me/unquoted>unquoted href</a>",
+    "<a href=https://t.me/x?start=a&b=1>unquoted href with = and &amp;</a>",
     '<tg-emoji emoji-id="5368324170671202286">👍</tg-emoji>',
     '<tg-time unix="1647531900" format="wDT">22:45 tomorrow</tg-time>',
     '<tg-time unix="1647531900" format="r">22:45 tomorrow</tg-time>',

@@ -56,7 +56,7 @@ _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _ENTITY = re.compile(r"&(?:#([0-9]+)|#[xX]([0-9a-fA-F]+)|([A-Za-z][A-Za-z0-9]*));")
 _START = re.compile(r"<([A-Za-z][A-Za-z0-9-]*)")
 _END = re.compile(r"</([A-Za-z][A-Za-z0-9-]*)\s*>")
-_ATTR = re.compile(r"""\s+([A-Za-z][A-Za-z0-9_-]*)(?:=(?:"([^"]*)"|'([^']*)'|([^\s"'<>=`]+)))?""")
+_ATTR = re.compile(r"""\s+([A-Za-z][A-Za-z0-9_-]*)(?:=(?:"([^"]*)"|'([^']*)'|([^\s"'<>`]+)))?""")
 _TAG_END = re.compile(r"\s*>")
 _TIME_FORMAT = re.compile(r"r|w?[dD]?[tT]?")
 
