@@ -102,6 +102,12 @@ class Metrics:
             registry=r,
         )
         self.raids = Counter("bot_raids", "Raids started and ended", [*i, "event"], registry=r)
+        self.dry_runs = Counter(
+            "bot_dry_run",
+            "Gate decisions a dry run recorded instead of acting, by the action it would take",
+            [*i, "would"],
+            registry=r,
+        )
         self.reconciled = Counter(
             "bot_mutes_reconciled",
             "Mute records the reconciler compared with Telegram, by outcome",
@@ -172,6 +178,16 @@ class Metrics:
 
     def users_unmuted(self, count: int = 1) -> None:
         self._child(self.actions, "unmute").inc(count)
+
+    def user_removed(self, how: Literal["kick", "ban"]) -> None:
+        self._child(self.actions, how).inc()
+
+    def user_warned(self) -> None:
+        self._child(self.actions, "warn").inc()
+
+    def dry_run_recorded(self, would: str) -> None:
+        """`would`: a GateAction's value (a fixed set of labels)."""
+        self._child(self.dry_runs, would).inc()
 
     def failed_open(self) -> None:
         self._child(self.fail_open).inc()

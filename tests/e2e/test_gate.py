@@ -117,9 +117,14 @@ async def test_service_messages_are_ignored(protected: Harness) -> None:
 async def test_delete_only_action(protected: Harness) -> None:
     h = protected
     await h.say(GROUP, ADMIN, "/settings action delete")
-    await h.say(GROUP, STRANGER, "spam")
+    h.session.clear()
+    spam = h.message_payload(GROUP, STRANGER, "spam")
+    await h.feed({"message": spam})
+    assert not h.present(spam)
     assert h.world.status(GROUP, STRANGER) == "member"
-    assert "Your message was removed" in prompt_of(h, STRANGER)["text"]
+    # Delete only: no prompt, no restriction, no removal.
+    for method in ("sendMessage", "restrictChatMember", "banChatMember", "unbanChatMember"):
+        assert h.session.called(method) == [], method
 
 
 async def test_button_only_for_its_user_and_verifies_after_join(protected: Harness) -> None:

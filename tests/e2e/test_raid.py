@@ -312,7 +312,8 @@ async def test_a_member_whose_prompt_the_raid_removed_is_prompted_after_it(
     protected: Harness,
 ) -> None:
     h = protected
-    await h.say(GROUP, ADMIN, "/settings action delete")  # not muted: they may post again
+    await h.say(GROUP, ADMIN, "/settings action warn")  # not muted: they may post again
+    await h.say(GROUP, ADMIN, "/settings warnings 10")
     await h.say(GROUP, ADMIN, "/settings prompt 10m")
     first = RAIDERS[0]
     await h.say(GROUP, first, "spam")

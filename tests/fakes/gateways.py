@@ -23,6 +23,7 @@ from tests.fakes.prompt_store import InMemoryPromptStore
 from tests.fakes.raid_watch import InMemoryRaidWatch
 from tests.fakes.telegram_gateway import FakeTelegramGateway
 from tests.fakes.throttle import InMemoryThrottle
+from tests.fakes.warnings import InMemoryWarningStore
 
 
 class FakeGateways(containers.DeclarativeContainer):
@@ -49,3 +50,4 @@ class FakeGateways(containers.DeclarativeContainer):
     raid_watch = providers.Singleton(InMemoryRaidWatch, wall_seconds)
     job_lock = providers.Singleton(InMemoryJobLock, wall_seconds)
     menu_store = providers.Singleton(InMemoryMenuStore)
+    warnings = providers.Singleton(InMemoryWarningStore, wall_seconds)

@@ -463,6 +463,17 @@ class InMemoryAuditRepository(AuditRepository):
     async def counts(self) -> dict[str, int]:
         return dict(Counter(entry.kind.value for entry in self._tx.t.audit.values()))
 
+    async def count_since(self, chat_id: int, kind: AuditKind, since: datetime) -> int:
+        since = _utc(since)
+        return sum(
+            1
+            for e in self._tx.t.audit.values()
+            if e.chat_id == chat_id
+            and e.kind is kind
+            and e.created_at is not None
+            and e.created_at >= since
+        )
+
 
 class InMemoryUnitOfWork(UnitOfWork):
     def __init__(self, store: InMemoryStore) -> None:

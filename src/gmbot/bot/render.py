@@ -155,7 +155,18 @@ def status(report: StatusReport) -> str:
             f"🛡 Raid mode is on: {report.raid_gated} members gated so far; one shared notice "
             "replaces the per-member prompts until it is calm."
         )
+    if group.settings.dry_run:
+        lines.append(
+            f"🧪 Dry run is on: nothing is deleted, muted or removed; "
+            f"{_decisions(report.dry_runs)} recorded in the last 24 h."
+        )
+    elif report.dry_runs:
+        lines.append(f"Dry run is off; it recorded {_decisions(report.dry_runs)} in the last 24 h.")
     return "\n".join(lines)
+
+
+def _decisions(count: int) -> str:
+    return f"{count} decision" + ("" if count == 1 else "s")
 
 
 def stats(s: Stats) -> str:

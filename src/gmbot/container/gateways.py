@@ -23,6 +23,7 @@ from gmbot.cache.raid_watch import RedisRaidWatch
 from gmbot.cache.rate_limiter import RateLimits, RedisRateLimiter
 from gmbot.cache.throttle import RedisThrottle
 from gmbot.cache.update_claims import RedisUpdateClaims
+from gmbot.cache.warnings import RedisWarningStore
 from gmbot.clock import utc_now
 from gmbot.config import Settings
 from gmbot.container.resources import (
@@ -110,6 +111,9 @@ class Gateways(containers.DeclarativeContainer):
     )
     raid_watch = providers.Singleton(
         RedisRaidWatch, redis, namespace=settings.provided.redis_namespace
+    )
+    warnings = providers.Singleton(
+        RedisWarningStore, redis, namespace=settings.provided.redis_namespace
     )
     redis_health = providers.Singleton(RedisHealth, redis)
     menu_store = providers.Singleton(

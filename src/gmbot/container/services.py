@@ -10,6 +10,7 @@ from gmbot.bot.services import Services
 from gmbot.config import FailMode, Settings
 from gmbot.container.resources import bot_id_from
 from gmbot.metrics import Metrics
+from gmbot.services.action_handlers import GateActionHandlers
 from gmbot.services.action_runner import ActionRunner, RetryPolicy
 from gmbot.services.admin_check import AdminCheck
 from gmbot.services.chat_events import ChatEventsService
@@ -113,6 +114,18 @@ class ServiceLayer(containers.DeclarativeContainer):
         raid_policy,
         clock=gateways.wall_seconds,
     )
+    action_handlers = providers.Singleton(
+        GateActionHandlers,
+        gate,
+        muter,
+        directory,
+        gateways.outbox,
+        gateways.warnings,
+        gateways.telegram,
+        gateways.uow,
+        metrics,
+        clock=gateways.wall_seconds,
+    )
     runner = providers.Singleton(
         ActionRunner,
         gate,
@@ -122,6 +135,7 @@ class ServiceLayer(containers.DeclarativeContainer):
         gateways.outbox,
         gateways.uow,
         metrics,
+        action_handlers,
         retry=providers.Singleton(
             RetryPolicy,
             base=settings.provided.outbox_retry_base,
@@ -159,6 +173,7 @@ class ServiceLayer(containers.DeclarativeContainer):
         gateways.outbox,
         gateways.throttle,
         metrics,
+        gateways.warnings,
         recheck_interval=settings.provided.recheck_interval,
     )
     chat_events = providers.Singleton(

@@ -13,6 +13,7 @@ from typing import Self
 from gmbot.domain.actions import Action, OutboxEntry, Priority
 from gmbot.domain.models import (
     AuditEntry,
+    AuditKind,
     GroupSettings,
     LinkedChannel,
     ProtectedGroup,
@@ -202,6 +203,10 @@ class AuditRepository(ABC):
     @abstractmethod
     async def counts(self) -> dict[str, int]:
         """Entries per kind."""
+
+    @abstractmethod
+    async def count_since(self, chat_id: int, kind: AuditKind, since: datetime) -> int:
+        """The group's entries of `kind` written at or after `since`."""
 
 
 class UnitOfWork(ABC):

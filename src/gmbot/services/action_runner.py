@@ -21,6 +21,7 @@ import random
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import structlog
 
@@ -37,6 +38,7 @@ from gmbot.domain.telegram import (
 )
 from gmbot.metrics import Metrics
 from gmbot.services import gate_plan as plan
+from gmbot.services.action_handlers import GateActionHandlers
 from gmbot.services.directory import GroupDirectory
 from gmbot.services.gate import DELETE_RIGHT, GateService
 from gmbot.services.muting import RESTRICT_RIGHT, MuteOutcome, MuteService
@@ -108,9 +110,11 @@ class ActionRunner:
         outbox: Outbox,
         uow: UnitOfWorkFactory,
         metrics: Metrics,
+        handlers: GateActionHandlers,
         *,
         retry: RetryPolicy | None = None,
     ) -> None:
+        self._handlers = handlers  # kick, ban, warn, dry run (services/action_handlers.py)
         self._gate = gate
         self._muter = muter
         self._prompting = prompting
@@ -227,7 +231,12 @@ class ActionRunner:
                         plan.message_of(action),
                         plan.channel_ids(action),
                         muted=bool(action.fields.get("muted")),
+                        warning=plan.warning_of(action),
+                        removed=bool(action.fields.get("removed")),
                     )
+
+        elif (handler := self._handlers.by_kind.get(kind)) is not None:
+            work = partial(handler, action)
 
         else:
             log.error("outbox_action_unknown", kind=kind, key=action.key)

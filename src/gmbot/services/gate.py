@@ -2,8 +2,9 @@
 
 Steady state for a verified member: one Redis round trip (GateCache.lookup), no
 database query, no Bot API call, no log line. For anyone else the gate only decides:
-what to do (delete, mute, prompt) is recorded in the outbox, in one more round trip,
-and carried out by the workers within Telegram's limits. A sender whose membership
+what to do (per the group's action: delete, mute, kick, ban or warn, and prompt; in a
+dry run only a record of it) is recorded in the outbox, in one more round trip, and
+carried out by the workers within Telegram's limits. A sender whose membership
 is not cached is looked up by a worker too (`check`), never inside the chat's
 webhook request, which would hold back every later update of the chat.
 """
@@ -179,11 +180,17 @@ class GateService:
         self._metrics.membership_decided("not_member" if membership.missing else "unknown")
         missing_ids = membership.missing | membership.unknown
         missing = [c.channel_id for c in group.channels if c.channel_id in missing_ids]
+        settings = group.settings
+        if settings.dry_run:  # what would be done is audited and counted, nothing else
+            await self._outbox.record([plan.dry_run(msg, settings.action.value)])
+            return Verdict.DRY_RUN
         actions = [plan.delete(msg.chat_id, msg.message_id)]
-        if group.settings.action is GateAction.MUTE:
-            # Tried even with the right recorded as lost: it may be back, and a refusal
-            # is what tells the admins again. The mute records the prompt after it.
-            period = group.settings.mute_seconds
+        # Kicks, bans and mutes are tried even with the right recorded as lost: it may be
+        # back, and a refusal is what tells the admins again. A mute and a kick record
+        # the prompt after them (it then says what happened); a ban prompts nobody; a
+        # warning prompts "warning k of N", or escalates at N.
+        if settings.action is GateAction.MUTE:
+            period = settings.mute_seconds
             actions.append(
                 plan.mute(
                     msg,
@@ -192,8 +199,12 @@ class GateService:
                     period=max(MIN_MUTE, period) if period else None,
                 )
             )
-        else:
-            actions.append(plan.prompt(msg, missing, muted=False))
+        elif settings.action is GateAction.KICK:
+            actions.append(plan.kick(msg, missing))
+        elif settings.action is GateAction.BAN:
+            actions.append(plan.ban(msg))
+        elif settings.action is GateAction.WARN:
+            actions.append(plan.warn(msg, missing))
         await self._outbox.record(actions)
         return Verdict.REMOVED
 
@@ -207,6 +218,9 @@ class GateService:
             return Verdict.IGNORED
         if msg.sender_chat_id == group.linked_chat_id or not group.settings.delete_channel_posts:
             return Verdict.PASSED
+        if group.settings.dry_run:
+            await self._outbox.record([plan.dry_run(msg, GateAction.DELETE.value)])
+            return Verdict.DRY_RUN
         await self._outbox.record([plan.delete(msg.chat_id, msg.message_id)])
         return Verdict.CHANNEL_POST_REMOVED
 

@@ -20,6 +20,7 @@ class Verdict(StrEnum):
     REMOVED = "removed"  # removal (and mute, per the group's action) recorded
     QUEUED = "queued"  # a worker looks the sender up, then decides
     CHANNEL_POST_REMOVED = "channel_post_removed"
+    DRY_RUN = "dry_run"  # dry run: what would be done recorded, nothing done
 
 
 # The other states need a load (GROUP_UNKNOWN, ADMINS_UNKNOWN) or a membership

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from gmbot.domain.models import (
     AuditEntry,
@@ -34,6 +34,10 @@ class StatusReport:
     channels: tuple[ChannelHealth, ...] = ()
     exempt: tuple[int, ...] = ()
     raid_gated: int | None = None  # members gated since the raid going on began, if one is
+    dry_runs: int = 0  # decisions a dry run recorded (instead of acting) in DRY_RUN_WINDOW
+
+
+DRY_RUN_WINDOW = timedelta(hours=24)
 
 
 class GroupAdminService:
@@ -69,6 +73,10 @@ class GroupAdminService:
         async with self._uow() as uow:
             group = await uow.groups.get(chat.id)
             exempt = tuple(await uow.exempt.list(chat.id)) if group else ()
+            since = self._clock() - DRY_RUN_WINDOW
+            dry_runs = (
+                await uow.audit.count_since(chat.id, AuditKind.DRY_RUN, since) if group else 0
+            )
         if group is None:
             return StatusReport(None, rights)
         health = []
@@ -96,7 +104,12 @@ class GroupAdminService:
         await self._directory.invalidate(chat.id)
         raid = await self._raids.active(chat.id)
         return StatusReport(
-            group, rights, tuple(health), exempt, raid.gated if raid is not None else None
+            group,
+            rights,
+            tuple(health),
+            exempt,
+            raid.gated if raid is not None else None,
+            dry_runs,
         )
 
     async def _refresh_name(self, channel: LinkedChannel) -> str:

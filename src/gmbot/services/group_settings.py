@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from gmbot.domain.models import (
+    ESCALATIONS,
     ChannelMode,
     ConfigRights,
     GateAction,
@@ -28,10 +29,16 @@ OFF = frozenset({"off", "no", "false", "0"})
 RAID_THRESHOLDS = range(2, 1001)
 PROMPT_TTL_RANGE = (10, 86400)
 MUTE_RANGE = (30, 366 * 86400)  # Telegram: shorter or longer counts as forever
-# The actions the gate carries out today. Kick, ban and warn (with warnings, the
-# verification timeout and dry run) are modelled and stored; their settings are added
-# here once the gate and the workers carry them out.
-OFFERED_ACTIONS = (GateAction.DELETE, GateAction.MUTE)
+# The actions the gate carries out (services/gate.py and services/action_handlers.py).
+OFFERED_ACTIONS = (
+    GateAction.DELETE,
+    GateAction.MUTE,
+    GateAction.KICK,
+    GateAction.BAN,
+    GateAction.WARN,
+)
+# Warnings before the escalation: one would be no warning at all.
+WARN_LIMITS = range(2, 11)
 
 
 def parse_duration(text: str) -> int:
@@ -78,10 +85,38 @@ def _action(s: GroupSettings, value: str) -> GroupSettings:
     low = value.strip().lower()
     if low not in {a.value for a in OFFERED_ACTIONS}:
         raise SettingsError(
-            "action must be “mute” (remove the message, mute and prompt) or “delete” "
-            "(remove the message only)."
+            "action must be “delete” (remove the message only), “mute” (remove it, mute "
+            "the sender and prompt them), “kick” (remove it and the sender, who may come "
+            "back once subscribed), “ban” (remove it and ban the sender) or “warn” "
+            "(remove it and warn the sender; the last warning applies the escalation)."
         )
     return replace(s, action=GateAction(low))
+
+
+def _warnings(s: GroupSettings, value: str) -> GroupSettings:
+    low = value.strip()
+    first, last = WARN_LIMITS.start, WARN_LIMITS.stop - 1
+    if not low.isdigit() or int(low) not in WARN_LIMITS:
+        raise SettingsError(
+            f"warnings must be a number from {first} to {last}: the offence that gets the "
+            "escalation (with action “warn”), e.g. “warnings 3”."
+        )
+    return replace(s, warn_limit=int(low))
+
+
+def _escalation(s: GroupSettings, value: str) -> GroupSettings:
+    low = value.strip().lower()
+    if low not in {a.value for a in ESCALATIONS}:
+        raise SettingsError(
+            "escalation must be “mute”, “kick” or “ban”: what the last warning does "
+            "(with action “warn”)."
+        )
+    return replace(s, escalation=GateAction(low))
+
+
+def _dry_run(s: GroupSettings, value: str) -> GroupSettings:
+    meaning = "record what the gate would do, and do nothing"
+    return replace(s, dry_run=_on_off("dryrun", value, meaning))
 
 
 def _mode(s: GroupSettings, value: str) -> GroupSettings:
@@ -174,11 +209,27 @@ def _yes_no(attr: str) -> Callable[[GroupSettings], str]:
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "action",
-        "delete|mute",
+        "|".join(a.value for a in OFFERED_ACTIONS),
         _action,
         _show_action,
         tuple(a.value for a in OFFERED_ACTIONS),
     ),
+    SettingSpec(
+        "warnings",
+        f"{WARN_LIMITS.start}..{WARN_LIMITS.stop - 1}",
+        _warnings,
+        lambda s: str(s.warn_limit),
+        ("2", "3", "5", "10"),
+        ("warn_limit",),
+    ),
+    SettingSpec(
+        "escalation",
+        "|".join(a.value for a in ESCALATIONS),
+        _escalation,
+        lambda s: s.escalation.value,
+        tuple(a.value for a in ESCALATIONS),
+    ),
+    SettingSpec("dryrun", "on|off", _dry_run, _yes_no("dry_run"), ("on", "off"), ("dry_run",)),
     SettingSpec("mode", "all|any", _mode, lambda s: s.mode.value, ("all", "any")),
     SettingSpec(
         "prompt",

@@ -10,7 +10,7 @@ from enum import StrEnum
 import structlog
 
 from gmbot.domain.models import AuditEntry, AuditKind, ChannelMode, LinkedChannel, ProtectedGroup
-from gmbot.domain.ports import MembershipCache, Outbox, Throttle, UnitOfWorkFactory
+from gmbot.domain.ports import MembershipCache, Outbox, Throttle, UnitOfWorkFactory, WarningStore
 from gmbot.domain.telegram import TelegramError, TelegramUnavailable
 from gmbot.metrics import Metrics
 from gmbot.services import gate_plan as plan
@@ -50,6 +50,7 @@ class VerificationService:
         outbox: Outbox,
         throttle: Throttle,
         metrics: Metrics,
+        warnings: WarningStore,
         *,
         recheck_interval: float,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -62,6 +63,7 @@ class VerificationService:
         self._outbox = outbox
         self._throttle = throttle
         self._metrics = metrics
+        self._warnings = warnings
         self._recheck = recheck_interval
         self._sleep = sleep
         # Scheduled, not yet started fresh look-ups by throttle key (see _fresh_look).
@@ -191,6 +193,9 @@ class VerificationService:
         async with self._uow() as uow:
             await uow.audit.add(AuditEntry(AuditKind.VERIFY, chat_id, user_id, detail=how))
             await uow.commit()
+        # Verified: earlier warnings are forgotten (a later offence starts at 1 again),
+        # even if the mute cannot be lifted right now.
+        await self._warnings.reset(chat_id, user_id)
         lifted = await self._muter.lift(chat_id, user_id, how)
         if not lifted:
             await self._muter.clear_prompt(chat_id, user_id)

@@ -48,6 +48,7 @@ from tests.fakes.prompt_store import InMemoryPromptStore
 from tests.fakes.raid_watch import InMemoryRaidWatch
 from tests.fakes.telegram_gateway import BOT_ID, FakeTelegramGateway
 from tests.fakes.throttle import InMemoryThrottle
+from tests.fakes.warnings import InMemoryWarningStore
 
 CHAT = -1001000000001
 OTHER_CHAT = -1001000000002
@@ -89,6 +90,7 @@ class Env:
     prompting: PromptService
     workers: OutboxWorkers
     runner: ActionRunner
+    warnings: InMemoryWarningStore
     settings: Settings
     operators: set[int] = field(default_factory=set)
 
@@ -270,6 +272,7 @@ def build_env(*, fail_open: bool = True, latency: float = 0.0) -> Env:
         prompting=services.prompting(),
         workers=container.delivery.workers(),
         runner=services.runner(),
+        warnings=fakes.warnings(),
         settings=settings,
         operators=operators,
     )

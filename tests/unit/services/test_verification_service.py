@@ -208,7 +208,7 @@ async def test_failed_unmute_answers_unknown_and_can_be_retried(env: Env) -> Non
 
 
 async def test_button_never_lifts_a_restriction_gmbot_did_not_apply(env: Env) -> None:
-    await env.protect(settings=GroupSettings(action=GateAction.DELETE))
+    await env.protect(settings=GroupSettings(action=GateAction.WARN))  # prompted, not muted
     prompt = await muted_by_gate_or_prompted(env)
     # An admin restricted the user themselves.
     env.telegram.set_member(CHAT, USER, MemberStatus.RESTRICTED, is_member=True)

@@ -49,6 +49,18 @@ class SqlAuditRepository(AuditRepository):
             for row in result.all()
         ]
 
+    async def count_since(self, chat_id: int, kind: AuditKind, since: datetime) -> int:
+        result = await self._session.exec(
+            select(func.count())
+            .select_from(AuditRow)
+            .where(
+                col(AuditRow.chat_id) == chat_id,
+                col(AuditRow.created_at) >= since,
+                col(AuditRow.kind) == kind.value,
+            )
+        )
+        return int(result.one())
+
     async def counts(self) -> dict[str, int]:
         result = await self._session.exec(
             select(AuditRow.kind, func.count()).group_by(col(AuditRow.kind))
