@@ -19,6 +19,7 @@ from tests.fakes.job_lock import InMemoryJobLock
 from tests.fakes.membership_cache import InMemoryMembershipCache
 from tests.fakes.menu_store import InMemoryMenuStore
 from tests.fakes.outbox import InMemoryOutbox
+from tests.fakes.pending_inputs import InMemoryPendingInputs
 from tests.fakes.prompt_store import InMemoryPromptStore
 from tests.fakes.raid_watch import InMemoryRaidWatch
 from tests.fakes.telegram_gateway import FakeTelegramGateway
@@ -50,4 +51,5 @@ class FakeGateways(containers.DeclarativeContainer):
     raid_watch = providers.Singleton(InMemoryRaidWatch, wall_seconds)
     job_lock = providers.Singleton(InMemoryJobLock, wall_seconds)
     menu_store = providers.Singleton(InMemoryMenuStore)
+    pending_inputs = providers.Singleton(InMemoryPendingInputs, wall_seconds)
     warnings = providers.Singleton(InMemoryWarningStore, wall_seconds)

@@ -11,6 +11,7 @@ from gmbot.services.chat_events import ChatEventsService
 from gmbot.services.gate import GateService
 from gmbot.services.group_admin import GroupAdminService
 from gmbot.services.private import PrivateService
+from gmbot.services.private_panel import PrivatePanelService
 from gmbot.services.protection import ProtectionService
 from gmbot.services.settings_panel import SettingsPanelService
 from gmbot.services.verification import VerificationService
@@ -26,6 +27,7 @@ class Services:
     private: PrivateService
     admin_check: AdminCheck
     panel: SettingsPanelService
+    private_panel: PrivatePanelService
     telegram: TelegramGateway
     metrics: Metrics
     bot_username: str

@@ -18,6 +18,7 @@ from gmbot.cache.leader import RedisLeaderLease
 from gmbot.cache.membership_cache import RedisMembershipCache
 from gmbot.cache.menu_store import RedisMenuStore
 from gmbot.cache.outbox import RedisOutbox
+from gmbot.cache.pending_inputs import RedisPendingInputs
 from gmbot.cache.prompt_store import RedisPromptStore
 from gmbot.cache.raid_watch import RedisRaidWatch
 from gmbot.cache.rate_limiter import RateLimits, RedisRateLimiter
@@ -116,6 +117,9 @@ class Gateways(containers.DeclarativeContainer):
         RedisWarningStore, redis, namespace=settings.provided.redis_namespace
     )
     redis_health = providers.Singleton(RedisHealth, redis)
+    pending_inputs = providers.Singleton(
+        RedisPendingInputs, redis, namespace=settings.provided.redis_namespace
+    )
     menu_store = providers.Singleton(
         RedisMenuStore, redis, namespace=settings.provided.redis_namespace
     )

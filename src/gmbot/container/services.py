@@ -24,6 +24,7 @@ from gmbot.services.mute_reconciler import MuteReconciler
 from gmbot.services.muting import MuteService
 from gmbot.services.notifier import AdminNotifier
 from gmbot.services.private import PrivateService
+from gmbot.services.private_panel import PrivatePanelService
 from gmbot.services.prompting import PromptService, RaidPolicy
 from gmbot.services.protection import ProtectionService
 from gmbot.services.settings_panel import SettingsPanelService
@@ -191,6 +192,9 @@ class ServiceLayer(containers.DeclarativeContainer):
         gateways.uow,
         gateways.clock,
     )
+    private_panel = providers.Singleton(
+        PrivatePanelService, panel, group_admin, protection, gateways.pending_inputs, gateways.uow
+    )
     janitor = providers.Singleton(
         PromptJanitor, gateways.prompts, gateways.telegram, clock=gateways.wall_seconds
     )
@@ -206,6 +210,7 @@ class ServiceLayer(containers.DeclarativeContainer):
         private=private,
         admin_check=admin_check,
         panel=panel,
+        private_panel=private_panel,
         telegram=gateways.telegram,
         metrics=metrics,
         bot_username=gateways.identity.provided.username,

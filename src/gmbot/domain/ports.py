@@ -378,6 +378,37 @@ class MenuStore(ABC):
         """Record that the menus with this hash are now registered."""
 
 
+class InputKind(StrEnum):
+    """What the settings panel asked a user to send in private."""
+
+    CHANNEL = "channel"  # a channel to link: @username, link, id or a forwarded post
+    EXEMPT = "exempt"  # a user to exempt: numeric id or a forwarded message
+    SETTING = "setting"  # a free-text setting's new value
+
+
+@dataclass(frozen=True, slots=True)
+class PendingInput:
+    chat_id: int  # the group whose panel asked
+    kind: InputKind
+    key: str = ""  # the setting, for InputKind.SETTING
+
+
+class PendingInputs(ABC):
+    """The answer each user's private chat awaits, one per user, fleet-wide (the next
+    message may reach any instance); forgotten after its ttl."""
+
+    @abstractmethod
+    async def expect(self, user_id: int, pending: PendingInput, ttl: int) -> None:
+        """Await this from the user (replaces what was awaited before)."""
+
+    @abstractmethod
+    async def awaited(self, user_id: int) -> PendingInput | None: ...
+
+    @abstractmethod
+    async def drop(self, user_id: int) -> PendingInput | None:
+        """Stop awaiting; what was awaited (None: nothing)."""
+
+
 @dataclass(frozen=True, slots=True)
 class DueDeletion:
     chat_id: int

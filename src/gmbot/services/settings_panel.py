@@ -7,6 +7,12 @@ Callback data (Telegram allows 64 bytes): "gms:<chat id>:<page>[:<i>[:<j>]]" whe
 page is m (main), p (setting i's page), s (choose setting i's choice j) or x (close).
 Indexes, not values, so a long choice never pushes the data past the limit; a
 registry change makes old data stale, which decodes as expired.
+
+The private panel (services/private_panel.py) has pages of its own, decoded here too:
+c (channels), ca (add one), cr:<channel id> (confirm removing it), cy:<channel id>
+(remove it), e (exemptions), ea (add one), er:<user id> (remove it), t:<i> (type free-
+text setting i) and n (stop waiting for what was asked). The longest, "cy" with a
+-100 and 13 digits twice, is 42 bytes.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import structlog
 from gmbot.domain.models import GroupSettings
 from gmbot.domain.ports import UnitOfWorkFactory
 from gmbot.domain.telegram import Button, Keyboard
-from gmbot.services.admin_check import AdminCheck
+from gmbot.services.admin_check import AdminCheck, Permission, Refusal
 from gmbot.services.group_admin import GroupAdminService
 from gmbot.services.group_settings import SETTINGS, SettingsError, SettingSpec
 
@@ -32,8 +38,11 @@ PREFIX = "gms"
 MAX_DATA = 64  # bytes, Telegram's callback_data limit
 EXPIRED = "This panel has expired."
 REFUSED = "Only the group's admins can change its settings."
-# Settings whose value is free text: the panel shows them, the text form sets them.
-TEXT_ONLY = frozenset({"text", "button"})
+PRIVATE_ONLY = "Open the panel in a private chat with me for this."
+# The private panel's own pages (services/private_panel.py).
+PRIVATE_PAGES = frozenset({"c", "ca", "cr", "cy", "e", "ea", "er", "t", "n"})
+_PLAIN_PAGES = frozenset({"m", "x", "c", "ca", "e", "ea", "n"})  # no index
+_ID_PAGES = frozenset({"cr", "cy", "er"})  # a channel's or a user's id
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +54,7 @@ class Panel:
 class Outcome(StrEnum):
     SHOWN = "shown"  # a page was shown (navigation)
     CHANGED = "changed"
+    ASKED = "asked"  # the user is asked to send something in private
     CLOSED = "closed"  # the caller deletes the panel message
     EXPIRED = "expired"
     REFUSED = "refused"
@@ -58,8 +68,9 @@ class Press:
 
     outcome: Outcome
     panel: Panel | None = None
-    notice: str | None = None
+    notice: str | None = None  # plain text
     alert: bool = False
+    refusal: Permission | None = None  # REFUSED: why (the caller words it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +79,7 @@ class Decoded:
     page: str
     setting: int | None = None
     choice: int | None = None
+    target: int | None = None  # the channel or user of cr, cy, er
 
 
 def encode(chat_id: int, page: str, *indexes: int) -> str:
@@ -84,6 +96,14 @@ def _index(text: str, bound: int) -> int | None:
     return value if value < bound else None
 
 
+def _id(text: str) -> int | None:
+    """A chat or user id as str(int) writes it (Telegram's fit in 52 bits)."""
+    digits = text[1:] if text.startswith("-") else text
+    if not _digits(digits) or len(digits) > 16 or (digits != "0" and digits[0] == "0"):
+        return None
+    return int(text)
+
+
 def decode(data: str | None) -> Decoded | None:
     """None for anything that is not data this module wrote for the current registry."""
     if not data or len(data.encode()) > MAX_DATA:
@@ -91,18 +111,23 @@ def decode(data: str | None) -> Decoded | None:
     parts = data.split(":")
     if len(parts) < 3 or parts[0] != PREFIX:
         return None
-    chat = parts[1]
-    digits = chat[1:] if chat.startswith("-") else chat
-    if not _digits(digits) or len(digits) > 16:
+    chat_id, page, rest = _id(parts[1]), parts[2], parts[3:]
+    if chat_id is None:
         return None
-    chat_id, page, rest = int(chat), parts[2], parts[3:]
-    if page in {"m", "x"} and not rest:
+    if page in _PLAIN_PAGES and not rest:
         return Decoded(chat_id, page)
-    if page in {"p", "s"} and rest:
+    if page in _ID_PAGES and len(rest) == 1:
+        target = _id(rest[0])
+        if target is None or (page == "er" and target <= 0):
+            return None
+        return Decoded(chat_id, page, target=target)
+    if page in {"p", "s", "t"} and rest:
         setting = _index(rest[0], len(SETTINGS))
         if setting is None:
             return None
         if page == "p" and len(rest) == 1:
+            return Decoded(chat_id, page, setting)
+        if page == "t" and len(rest) == 1 and is_text_only(SETTINGS[setting]):
             return Decoded(chat_id, page, setting)
         if page == "s" and len(rest) == 2:
             choice = _index(rest[1], len(SETTINGS[setting].choices))
@@ -125,6 +150,11 @@ def parse_start(payload: str | None) -> int | None:
     if not _digits(digits) or len(digits) > 16:
         return None
     return int(chat)
+
+
+def is_text_only(spec: SettingSpec) -> bool:
+    """A setting whose value is free text (no choices to press): typed in private."""
+    return not spec.choices
 
 
 def _digits(text: str) -> bool:
@@ -159,11 +189,15 @@ class SettingsPanelService:
             return None
         return self.main_page(chat_id, settings, private=private, bot_username=bot_username)
 
-    async def open_for(self, chat_id: int, user_id: int, *, private: bool) -> Panel | str:
+    async def open_for(
+        self, chat_id: int, user_id: int, *, private: bool
+    ) -> Panel | Permission | str:
         """The panel for a user who has not passed a command's admin check (the
-        private /start deep link): the panel, or why not (HTML)."""
-        if not await self._may_configure(chat_id, user_id):
-            return REFUSED
+        private /start deep link): the panel, the refusal, or why not (HTML)."""
+        permission = await self.permission(chat_id, user_id)
+        if not permission.allowed:
+            return permission
+        await self._saw(chat_id, user_id)
         panel = await self.open(chat_id, private=private)
         return panel if panel is not None else "That group is not protected by GMBot."
 
@@ -177,11 +211,16 @@ class SettingsPanelService:
         for chat_id, group in zip(candidates, groups, strict=True):
             if group is None or not group.active:
                 continue
-            if not await self._may_configure(chat_id, user_id):
+            permission = await self.permission(chat_id, user_id)
+            if permission.refusal is Refusal.NOT_ADMIN:
                 async with self._uow() as uow:
                     await uow.managers.forget(chat_id, user_id)
                     await uow.commit()
                 log.info("manager_forgotten", chat_id=chat_id, user_id=user_id)
+                continue
+            if not permission.allowed:
+                # Still an admin there (a stricter "admins" setting, or Telegram did
+                # not answer): not listed now, remembered for the next time.
                 continue
             rows.append([Button(group.title[:60], callback_data=encode(chat_id, "m"))])
         if not rows:
@@ -195,12 +234,13 @@ class SettingsPanelService:
         if decoded is None:
             return Press(Outcome.EXPIRED, notice=EXPIRED)
         chat_id = decoded.chat_id
-        if not await self._may_configure(chat_id, user_id):
-            log.info("panel_refused", chat_id=chat_id, user_id=user_id)
-            return Press(Outcome.REFUSED, notice=REFUSED, alert=True)
-        await self._saw(chat_id, user_id)
+        refused = await self.refused(chat_id, user_id)
+        if refused is not None:
+            return refused
         if decoded.page == "x":
             return Press(Outcome.CLOSED)
+        if decoded.page in PRIVATE_PAGES:  # only offered in private, never in a group
+            return Press(Outcome.EXPIRED, notice=PRIVATE_ONLY)
         settings = await self._group_admin.settings_of(chat_id)
         if settings is None:
             return Press(Outcome.EXPIRED, notice="This group is no longer protected.")
@@ -224,9 +264,20 @@ class SettingsPanelService:
         panel = self.main_page(chat_id, new, private=private, bot_username=bot_username)
         return Press(Outcome.CHANGED, panel, notice=f"{spec.key}: {spec.show(new)}")
 
-    async def _may_configure(self, chat_id: int, user_id: int) -> bool:
-        # The group's "admins" setting decides (any admin, those who may restrict, the creator).
-        return (await self._admin_check.may_configure_user(chat_id, user_id)).allowed
+    async def permission(self, chat_id: int, user_id: int) -> Permission:
+        # The group's "admins" setting decides (any admin, those who may restrict, the
+        # creator), asked of Telegram live.
+        return await self._admin_check.may_configure_user(chat_id, user_id)
+
+    async def refused(self, chat_id: int, user_id: int) -> Press | None:
+        """The answer to a press by someone who may not configure the group (None:
+        allowed, and recorded as one of its managers)."""
+        permission = await self.permission(chat_id, user_id)
+        if not permission.allowed:
+            log.info("panel_refused", chat_id=chat_id, user_id=user_id, why=permission.refusal)
+            return Press(Outcome.REFUSED, notice=REFUSED, alert=True, refusal=permission)
+        await self._saw(chat_id, user_id)
+        return None
 
     async def _saw(self, chat_id: int, user_id: int) -> None:
         """An admin using the panel: a candidate for their private group list."""
@@ -249,6 +300,13 @@ class SettingsPanelService:
                 pair = []
         if pair:
             rows.append(pair)
+        if private:
+            rows.append(
+                [
+                    Button("Channels", callback_data=encode(chat_id, "c")),
+                    Button("Exemptions", callback_data=encode(chat_id, "e")),
+                ]
+            )
         bottom = [Button("Close", callback_data=encode(chat_id, "x"))]
         if not private and bot_username:
             bottom.insert(0, Button("Manage in private", url=deep_link(bot_username, chat_id)))
@@ -263,9 +321,11 @@ class SettingsPanelService:
         current = spec.show(settings)
         text = f"<b>{_e(spec.key)}</b>: {_e(current)}"
         rows: Keyboard = []
-        if spec.key in TEXT_ONLY:
+        if is_text_only(spec) and private:
+            rows.append([Button("Edit", callback_data=encode(chat_id, "t", index))])
+        elif is_text_only(spec):
             text += f"\nTo change it: <code>/settings {_e(spec.key)} {_e(spec.usage)}</code>"
-            text += " in the group."
+            text += " in the group, or open the panel in private."
         for j, choice in enumerate(spec.choices):
             label = choice
             if _is_current(spec, settings, choice):

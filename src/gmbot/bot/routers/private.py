@@ -1,4 +1,5 @@
-"""Private chat: /start, /help, /stats."""
+"""Private chat: /start, /help, /stats, the settings panel's group list (/settings), and
+the answers the panel asks for (/cancel stops)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ def build() -> Router:
     router = Router(name=__name__)
     router.message.filter(in_private)
     router.message.register(start, CommandStart())
-    router.message.register(start, Command("help"))
+    router.message.register(help_, Command("help"))
     router.message.register(stats, Command("stats"))
     router.message.register(panel.group_list, Command("settings"))
+    router.message.register(panel.cancel, Command("cancel"))
     router.message.register(group_only, Command(*GROUP_COMMANDS))
+    # Last: whatever else is sent may answer the panel's question.
+    router.message.register(panel.answered)
     return router
 
 
@@ -31,6 +35,12 @@ async def start(message: Message, services: Services, command: CommandObject) ->
         await services.private.started(message.from_user.id)
     if await panel.open_in_private(message, services, command.args):
         return
+    await message.answer(render.welcome(services.bot_username), parse_mode="HTML")
+    # Then the groups this user may configure, if any (asked of Telegram now).
+    await panel.group_list(message, services, quiet=True)
+
+
+async def help_(message: Message, services: Services) -> None:
     await message.answer(render.welcome(services.bot_username), parse_mode="HTML")
 
 
