@@ -14,7 +14,13 @@ from gmbot.domain.models import (
     ProtectedGroup,
 )
 from gmbot.domain.ports import RaidWatch, TelegramGateway, UnitOfWorkFactory
-from gmbot.domain.telegram import ChatInfo, MemberListInaccessible, TelegramError
+from gmbot.domain.telegram import (
+    ChatInfo,
+    MemberListInaccessible,
+    TelegramError,
+    TelegramUnavailable,
+)
+from gmbot.services import prompt_template
 from gmbot.services.directory import GroupDirectory
 from gmbot.services.events import Actor
 from gmbot.services.group_settings import SettingsError, apply_setting
@@ -144,6 +150,24 @@ class GroupAdminService:
         async with self._uow() as uow:
             group = await uow.groups.get(chat_id)
         return group.settings if group is not None else None
+
+    async def preview_prompt(
+        self, chat_id: int, user_id: int, name: str, thread_id: int | None = None
+    ) -> str | None:
+        """/settings preview: the prompt as a member would see it, sent to the group with
+        the admin as its subject (its "I've joined" button verifies nobody). None when
+        sent, else why not (plain text)."""
+        group = await self._directory.group(chat_id)
+        if group is None or not group.active:
+            return "This group is not protected yet: use /protect @channel first."
+        text, keyboard = prompt_template.preview(group, user_id, name)
+        try:
+            await self._telegram.send_message(chat_id, text, keyboard=keyboard, thread_id=thread_id)
+        except TelegramUnavailable:
+            raise
+        except TelegramError as err:
+            return f"Telegram refused the preview: {err.description}"
+        return None
 
     async def update_settings(self, chat_id: int, key: str, value: str) -> GroupSettings:
         async with self._uow() as uow:

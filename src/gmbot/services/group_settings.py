@@ -191,6 +191,34 @@ def _show_raid(s: GroupSettings) -> str:
     return f"auto {s.raid_threshold}" if s.raid is RaidMode.AUTO else s.raid.value
 
 
+RESET = "reset"  # a free-text setting back to its default
+
+
+def _prompt_text(s: GroupSettings, value: str) -> GroupSettings:
+    """The prompt's template (HTML, placeholders), checked by services/prompt_template."""
+    from gmbot.services import prompt_template  # it raises SettingsError from here
+
+    if value.strip().lower() == RESET:
+        return replace(s, prompt_text=None)
+    return replace(s, prompt_text=prompt_template.check_template(value))
+
+
+def _joined_label(s: GroupSettings, value: str) -> GroupSettings:
+    from gmbot.services import prompt_template
+
+    if value.strip().lower() == RESET:
+        return replace(s, joined_label=None)
+    return replace(s, joined_label=prompt_template.check_label(value))
+
+
+def _join_label(s: GroupSettings, value: str) -> GroupSettings:
+    from gmbot.services import prompt_template
+
+    if value.strip().lower() == RESET:
+        return replace(s, join_label=None)
+    return replace(s, join_label=prompt_template.check_label(value, ("channel",)))
+
+
 @dataclass(frozen=True, slots=True)
 class SettingSpec:
     key: str  # /settings <key> <value>
@@ -256,6 +284,27 @@ SETTINGS: tuple[SettingSpec, ...] = (
         _admins,
         lambda s: s.config_rights.value,
         tuple(r.value for r in ConfigRights),
+    ),
+    SettingSpec(
+        "text",
+        "<prompt text: HTML with {mention} {name} {channels} {group} {timeout}>|reset",
+        _prompt_text,
+        lambda s: "custom" if s.prompt_text else "default",
+        aliases=("prompt_text",),
+    ),
+    SettingSpec(
+        "button",
+        "<label of the “I've joined” button>|reset",
+        _joined_label,
+        lambda s: s.joined_label or "default",
+        aliases=("joined_label",),
+    ),
+    SettingSpec(
+        "joinbutton",
+        "<label of each Join button, with {channel}>|reset",
+        _join_label,
+        lambda s: s.join_label or "default",
+        aliases=("join_label",),
     ),
 )
 BY_KEY = {name: spec for spec in SETTINGS for name in (spec.key, *spec.aliases)}

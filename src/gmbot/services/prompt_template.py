@@ -230,7 +230,7 @@ def preview(group: ProtectedGroup, user_id: int, name: str) -> tuple[str, Keyboa
     missing = list(group.channels)
     context = preview_context(group)
     text = render_prompt(group, user_id, name, missing, context)
-    noted = text + PREVIEW_NOTE.format(label=escape(joined_label(group)))
+    noted = text + PREVIEW_NOTE.format(label=escape(joined_label(group), quote=False))
     if html_problem(noted, max_length=MESSAGE_MAX) is None:
         text = noted
     return text, render_keyboard(group, user_id, missing, context, preview=True)

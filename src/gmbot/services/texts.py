@@ -90,7 +90,7 @@ def prompt(
     else:
         text = (
             f"{mention(user_id, name)}, to write in this group please {join_what(s, missing)} "
-            f"{channel_list(missing)}, then press “{escape(joined_label)}”."
+            f"{channel_list(missing)}, then press “{escape(joined_label, quote=False)}”."
         )
     return "\n".join([text, *prompt_facts(group, context, body_has_removal=True)])
 
@@ -187,7 +187,7 @@ def raid_notice(
     return (
         f"🛡 Many new messages from people who have not joined {channel_list(channels)}: "
         f"they were removed. {who} must join {channel_list(channels)} to write here, "
-        f"then press “{escape(joined_label)}”."
+        f"then press “{escape(joined_label, quote=False)}”."
     )
 
 

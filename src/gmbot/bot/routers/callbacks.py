@@ -8,14 +8,24 @@ from aiogram.types import CallbackQuery
 from gmbot.bot.filters import data_prefix
 from gmbot.bot.services import Services
 from gmbot.domain.models import ChannelMode
-from gmbot.services.texts import CALLBACK_PREFIX, channel_names
+from gmbot.services.texts import CALLBACK_PREFIX, PREVIEW_PREFIX, channel_names
 from gmbot.services.verification import ButtonOutcome, ButtonResult
 
 
 def build() -> Router:
     router = Router(name=__name__)
     router.callback_query.register(joined, data_prefix(CALLBACK_PREFIX + ":"))
+    router.callback_query.register(preview, data_prefix(PREVIEW_PREFIX + ":"))
     return router
+
+
+PREVIEW_ANSWER = "This is a preview: its button verifies nobody."
+
+
+async def preview(query: CallbackQuery, services: Services) -> str:
+    """The "I've joined" button of a /settings preview: it verifies nobody."""
+    await services.telegram.answer_callback(query.id, PREVIEW_ANSWER, alert=True)
+    return "preview"
 
 
 ANSWERS = {

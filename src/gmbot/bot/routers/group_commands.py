@@ -105,6 +105,17 @@ async def settings(message: Message, command: CommandObject, services: Services)
             return
         await _reply(message, "This group is not protected yet: use /protect @channel first.")
         return
+    if key.lower() == "preview" and not value.strip():
+        user = message.from_user
+        problem = await services.group_admin.preview_prompt(
+            message.chat.id,
+            user.id if user is not None else 0,
+            user.full_name if user is not None else "",
+            message.message_thread_id if message.is_topic_message else None,
+        )
+        if problem is not None:
+            await _reply(message, html.escape(problem, quote=False))
+        return
     if not value.strip():
         usage = html.escape(render.settings_usage(), quote=False)
         await _reply(message, f"Usage:\n{usage}")
