@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -63,6 +64,7 @@ class RecordingProxy:
         self.pid: int | None = None  # set by the cluster whenever its instance (re)starts
         # Calls on their way (a hung one included): its record is written once answered.
         self.in_flight = 0
+        self.on_the_way: Counter[str] = Counter()  # the same, by Bot API method
         self._seq = 0
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -94,6 +96,7 @@ class RecordingProxy:
         headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type",)}
         status, answer, content = 502, b"", "application/json"
         self.in_flight += 1
+        self.on_the_way[method] += 1
         try:
             async with self._session.request(
                 request.method, self.upstream + request.path_qs, data=body, headers=headers
@@ -104,6 +107,7 @@ class RecordingProxy:
             answer = json.dumps({"ok": False, "description": f"proxy: {exc!r}"}).encode()
         finally:
             self.in_flight -= 1
+            self.on_the_way[method] -= 1
             self._record(method, body, content_type, status, answer, sent, pid)
         return web.Response(status=status, body=answer, content_type=content)
 

@@ -13,13 +13,18 @@ import time
 
 from tests.faults.cluster import FaultCluster
 from tests.faults.marks import FAULTS
-from tests.faults.scenario import begin
+from tests.faults.scenario import Scenario, begin
+from tests.scale.journal import prompts
+from tests.scale.processes import wait_until
 
 pytestmark = FAULTS
 
 REDIS_DOWN = 4.0
 HOLD = 3  # retry_after of the 429 that keeps work waiting in the outbox
 POSTGRES_DOWN = 5.0
+# How long the emulator holds the prompt's sendMessage back: long enough to stop Redis
+# while it is on its way, well inside the gateway's call timeout (CALL_TIMEOUT).
+PROMPT_LATENCY = 1.5
 
 
 async def test_redis_restart_empty(cluster: FaultCluster) -> None:
@@ -45,6 +50,64 @@ async def test_redis_restart_empty(cluster: FaultCluster) -> None:
         await c.redis.start()
     await s.round("after")
     await s.finish()
+
+
+async def test_redis_restart_empty_during_prompt(cluster: FaultCluster) -> None:
+    """A prompt is sent; Redis is gone before the instance can record it (its message
+    id in the member's slot, its deletion) and comes back empty, without the slot. The
+    prompt is on screen: it must not be sent again."""
+    c = cluster
+    s = await begin(
+        c,
+        "redis_restart_empty_during_prompt",
+        f"Redis stopped (SIGTERM, no persistence) while a prompt's sendMessage was on its "
+        f"way (held {PROMPT_LATENCY}s by Telegram), for {REDIS_DOWN:.0f}s with traffic "
+        "flowing, then started again empty on the same port",
+    )
+    since = time.time()
+    await c.emu.add_fault("sendMessage", latency=PROMPT_LATENCY, times=1)
+    await s.round("before", s.early)
+
+    async def on_its_way() -> bool:
+        return any(i.proxy.on_the_way["sendMessage"] for i in c.instances)
+
+    await wait_until(
+        on_its_way,
+        timeout=30,
+        message="no prompt on its way",
+        interval=0.01,
+        watch=[i.proc for i in c.instances],
+    )
+    async with s.fault():
+        await c.redis.stop()
+        await s.rounds("while Redis is down", 2, REDIS_DOWN / 2)
+        await c.redis.start()
+    s.extra_checks.append(lambda: _held_prompt_answered_late(s, since))
+    s.extra_checks.append(lambda: _prompted_at_most_once(s))
+    await s.round("after")
+    await s.finish()
+
+
+def _held_prompt_answered_late(s: Scenario, since: float) -> list[str]:
+    """The premise: the held prompt was answered once Redis was gone."""
+    held = [x for x in s.c.calls() if x.method == "sendMessage" and x.record.at >= since]
+    if held and s.fault_began is not None and held[0].answered_at > s.fault_began:
+        return []
+    return ["the held prompt was answered before Redis stopped: the scenario did not happen"]
+
+
+def _prompted_at_most_once(s: Scenario) -> list[str]:
+    """One live prompt per member: the strangers are muted until they join, so none of
+    them may be prompted twice (whichever instance sends the second)."""
+    sent = [x.record for x in s.c.calls() if x.record.at >= s.started and x.ok]
+    sent = [r for r in sent if s.joined_at is None or r.at < s.joined_at]
+    told = prompts(sent)
+    group = s.world.group.id
+    return [
+        f"stranger {u.id} prompted {told[(group, u.id)]} times before joining (expected at most 1)"
+        for u in s.world.strangers
+        if told[(group, u.id)] > 1
+    ]
 
 
 async def test_postgres_stop(cluster: FaultCluster) -> None:
