@@ -267,3 +267,16 @@ async def test_removal_without_the_restrict_right(protected: Harness, action: st
     assert "no_rights" in refused[0]
     assert await audited(h, AuditKind.RIGHTS_LOST) == ["can_restrict_members"]
     assert metric(h, "bot_action_refusals_total", kind=action, reason="no_rights") == 1
+
+
+async def test_a_warned_member_who_joins_the_channel_is_verified(protected: Harness) -> None:
+    h = protected
+    await setting(h, "action warn")
+    await h.say(GROUP, STRANGER, "one")
+    assert "Warning 1 of 3" in prompts(h)[0]["text"]
+    await h.member_update(CHANNEL, STRANGER, "left", "member")
+    assert prompts(h) == []  # verified without pressing: the prompt goes
+    assert await h.say(GROUP, STRANGER, "subscribed") == "passed"
+    await h.member_update(CHANNEL, STRANGER, "member", "left")
+    await h.say(GROUP, STRANGER, "left again")
+    assert "Warning 1 of 3" in prompts(h)[-1]["text"]  # counted from one again

@@ -9,7 +9,14 @@ from enum import StrEnum
 
 import structlog
 
-from gmbot.domain.models import AuditEntry, AuditKind, ChannelMode, LinkedChannel, ProtectedGroup
+from gmbot.domain.models import (
+    AuditEntry,
+    AuditKind,
+    ChannelMode,
+    GateAction,
+    LinkedChannel,
+    ProtectedGroup,
+)
 from gmbot.domain.ports import MembershipCache, Outbox, Throttle, UnitOfWorkFactory, WarningStore
 from gmbot.domain.telegram import TelegramError, TelegramUnavailable
 from gmbot.metrics import Metrics
@@ -163,6 +170,10 @@ class VerificationService:
         await self._cache.put(user_id, channel_id, True)
         async with self._uow() as uow:
             mutes = {r.chat_id: r for r in await uow.restrictions.for_user(user_id)}
+            linked = await uow.groups.groups_for_channel(channel_id)
+        # Warned in a group, not muted: the join may verify them there too.
+        unmuted_groups = [g for g in linked if g.chat_id not in mutes]
+        await self._warned_joined(channel_id, user_id, unmuted_groups)
         muted_in = set(mutes)
         if not muted_in:
             return []
@@ -187,6 +198,24 @@ class VerificationService:
                 except TelegramError as err:
                     log.warning("auto_unmute_failed", chat_id=chat_id, error=err.description)
         return unmuted
+
+    async def _warned_joined(
+        self, channel_id: int, user_id: int, groups: list[ProtectedGroup]
+    ) -> None:
+        """Warned, not muted, in these groups: once the join satisfies a group they are
+        verified there, its warnings forgotten and their prompt removed."""
+        for group in groups:
+            if group.settings.action is not GateAction.WARN or not group.active:
+                continue
+            if not await self._warnings.count(group.chat_id, user_id):
+                continue
+            ids = [c.channel_id for c in group.channels]
+            mode = group.settings.mode
+            if (await self._checker.check(user_id, ids, mode=mode)).satisfied(mode):
+                try:
+                    await self._verified(group.chat_id, user_id, f"joined {channel_id}")
+                except TelegramError as err:  # nothing to lift: only a prompt to remove
+                    log.warning("warned_verify_failed", chat_id=group.chat_id, error=str(err))
 
     async def _verified(self, chat_id: int, user_id: int, how: str) -> None:
         self._metrics.membership_decided("verified")

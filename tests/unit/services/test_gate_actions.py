@@ -13,7 +13,17 @@ from gmbot.domain.telegram import MemberStatus, TelegramUnavailable
 from gmbot.services.events import IncomingMessage
 from gmbot.services.gate import Verdict
 from gmbot.services.verification import ButtonOutcome
-from tests.unit.services.support import CH_A, CHAT, OWNER, USER, USER2, Env, message
+from tests.unit.services.support import (
+    CH_A,
+    CHAT,
+    OWNER,
+    USER,
+    USER2,
+    Env,
+    channel_a,
+    channel_b,
+    message,
+)
 
 RESTRICT = "can_restrict_members"
 
@@ -322,3 +332,29 @@ async def test_status_counts_the_dry_runs_of_the_last_day(env: Env) -> None:
     await env.gate_message(message(env, USER2))
     report = await env.group_admin.status_of(CHAT)
     assert report.dry_runs == 2
+
+
+async def test_warnings_reset_when_a_warned_member_joins_the_channel(env: Env) -> None:
+    await protect(env, action=GateAction.WARN, warn_limit=3)
+    await env.gate_message(message(env))
+    assert len(prompts(env)) == 1
+    await env.gate_message(message(env, USER2))  # another member, who does not join
+    env.telegram.set_member(CH_A, USER, MemberStatus.MEMBER)
+    assert await env.verification.channel_joined(CH_A, USER) == []  # nobody to unmute
+    assert await env.warnings.count(CHAT, USER) == 0
+    assert prompts(env) == []  # verified: their prompt is gone
+    assert [e.user_id for e in await env.audit() if e.kind is AuditKind.VERIFY] == [USER]
+    assert await env.warnings.count(CHAT, USER2) == 1
+    assert len(prompts(env, USER2)) == 1
+
+
+async def test_a_join_that_does_not_satisfy_the_group_keeps_the_warnings(env: Env) -> None:
+    await env.protect(
+        channels=[channel_a(), channel_b()],
+        settings=GroupSettings(action=GateAction.WARN, raid=RaidMode.OFF),
+    )
+    await env.gate_message(message(env))
+    env.telegram.set_member(CH_A, USER, MemberStatus.MEMBER)
+    await env.verification.channel_joined(CH_A, USER)
+    assert await env.warnings.count(CHAT, USER) == 1  # still not in channel B
+    assert len(prompts(env)) == 1
