@@ -102,6 +102,12 @@ class Metrics:
             registry=r,
         )
         self.raids = Counter("bot_raids", "Raids started and ended", [*i, "event"], registry=r)
+        self.verify_timeouts = Counter(
+            "bot_verify_timeouts",
+            "Verification timeouts that fired, by what they found (removed, verified, ...)",
+            [*i, "outcome"],
+            registry=r,
+        )
         self.dry_runs = Counter(
             "bot_dry_run",
             "Gate decisions a dry run recorded instead of acting, by the action it would take",
@@ -188,6 +194,10 @@ class Metrics:
     def dry_run_recorded(self, would: str) -> None:
         """`would`: a GateAction's value (a fixed set of labels)."""
         self._child(self.dry_runs, would).inc()
+
+    def verify_timeout(self, outcome: str) -> None:
+        """`outcome`: a verify_timeout.TimeoutOutcome's value (a fixed set of labels)."""
+        self._child(self.verify_timeouts, outcome).inc()
 
     def failed_open(self) -> None:
         self._child(self.fail_open).inc()

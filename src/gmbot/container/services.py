@@ -29,6 +29,7 @@ from gmbot.services.prompting import PromptService, RaidPolicy
 from gmbot.services.protection import ProtectionService
 from gmbot.services.settings_panel import SettingsPanelService
 from gmbot.services.verification import VerificationService
+from gmbot.services.verify_timeout import VerifyTimeouts
 
 
 def gate_policy_from(settings: Settings) -> GatePolicy:
@@ -127,6 +128,17 @@ class ServiceLayer(containers.DeclarativeContainer):
         metrics,
         clock=gateways.wall_seconds,
     )
+    verify_timeouts = providers.Singleton(
+        VerifyTimeouts,
+        directory,
+        gateways.uow,
+        gateways.telegram,
+        checker,
+        muter,
+        gateways.outbox,
+        gateways.throttle,
+        metrics,
+    )
     runner = providers.Singleton(
         ActionRunner,
         gate,
@@ -144,6 +156,7 @@ class ServiceLayer(containers.DeclarativeContainer):
             max_attempts=settings.provided.outbox_max_attempts,
             unknown_wait=settings.provided.telegram_timeout,
         ),
+        timeouts=verify_timeouts,
     )
     protection = providers.Singleton(
         ProtectionService,

@@ -43,6 +43,7 @@ from gmbot.services.directory import GroupDirectory
 from gmbot.services.gate import DELETE_RIGHT, GateService
 from gmbot.services.muting import RESTRICT_RIGHT, MuteOutcome, MuteService
 from gmbot.services.prompting import PromptService
+from gmbot.services.verify_timeout import VerifyTimeouts
 
 log = structlog.get_logger(__name__)
 
@@ -113,7 +114,9 @@ class ActionRunner:
         handlers: GateActionHandlers,
         *,
         retry: RetryPolicy | None = None,
+        timeouts: VerifyTimeouts | None = None,
     ) -> None:
+        self._timeouts = timeouts  # EXPEL: verification timeouts (services/verify_timeout.py)
         self._handlers = handlers  # kick, ban, warn, dry run (services/action_handlers.py)
         self._gate = gate
         self._muter = muter
@@ -234,6 +237,19 @@ class ActionRunner:
                         warning=plan.warning_of(action),
                         removed=bool(action.fields.get("removed")),
                     )
+
+        elif kind is ActionKind.EXPEL and self._timeouts is not None:
+            timeouts = self._timeouts
+
+            async def work() -> None:
+                try:
+                    with acting_as(Priority.MUTE):
+                        await timeouts.expire(action)
+                except NotEnoughRights:
+                    group = await self._directory.group(action.chat_id)
+                    if group is not None:
+                        await self._gate.rights_lost(group, [RESTRICT_RIGHT])
+                    raise
 
         elif (handler := self._handlers.by_kind.get(kind)) is not None:
             work = partial(handler, action)

@@ -37,6 +37,7 @@ from gmbot.services.gate_verdicts import Verdict as Verdict  # re-exported: call
 from gmbot.services.membership import Membership, MembershipChecker
 from gmbot.services.muting import MIN_MUTE
 from gmbot.services.notifier import AdminNotifier
+from gmbot.services.verify_timeout import timeout_actions
 
 log = structlog.get_logger(__name__)
 
@@ -205,6 +206,7 @@ class GateService:
             actions.append(plan.ban(msg))
         elif settings.action is GateAction.WARN:
             actions.append(plan.warn(msg, missing))
+        actions += timeout_actions(group, msg)  # the verification timeout's timer, if set
         await self._outbox.record(actions)
         return Verdict.REMOVED
 

@@ -11,7 +11,11 @@ Keys are what make a redelivered update or a replayed decision harmless:
   for once (`warn:<chat>:<message>`, and the warning store counts it by message);
 - a dry run records what it would have done once per message (`dry:<chat>:<message>`);
 - each message is checked and prompted for at most once (`check:`/`prompt:` by
-  message), and the prompt store keeps it to one live prompt per member.
+  message), and the prompt store keeps it to one live prompt per member;
+- a member gated in a group with a verification timeout gets one removal timer per
+  gated episode (`expel:<chat>:<user>`, recorded with the timeout as its delay, so
+  later offences add none); the key is forgotten once the timer has fired, so an
+  offence after it starts a new one (services/verify_timeout.py).
 """
 
 from __future__ import annotations
@@ -98,6 +102,19 @@ def _by_message(
     fields = dict(message_fields(msg))
     fields["missing"] = ",".join(str(c) for c in missing)
     return Action(kind, msg.chat_id, f"{prefix}:{msg.chat_id}:{msg.message_id}", fields)
+
+
+def expel_key(chat_id: int, user_id: int) -> str:
+    return f"expel:{chat_id}:{user_id}"
+
+
+def expel(msg: IncomingMessage, timeout: int) -> Action:
+    """Remove the sender `timeout` seconds from now unless they verified by then."""
+    assert msg.user_id is not None
+    fields = dict(message_fields(msg))
+    fields["timeout"] = str(timeout)
+    key = expel_key(msg.chat_id, msg.user_id)
+    return Action(ActionKind.EXPEL, msg.chat_id, key, fields, delay=float(timeout))
 
 
 def check(msg: IncomingMessage) -> Action:

@@ -29,6 +29,8 @@ OFF = frozenset({"off", "no", "false", "0"})
 RAID_THRESHOLDS = range(2, 1001)
 PROMPT_TTL_RANGE = (10, 86400)
 MUTE_RANGE = (30, 366 * 86400)  # Telegram: shorter or longer counts as forever
+TIMEOUT_RANGE = (60, 7 * 86400)  # a minute to a week
+TIMEOUT_OFF = OFF | {"never", "none"}
 # The actions the gate carries out (services/gate.py and services/action_handlers.py).
 OFFERED_ACTIONS = (
     GateAction.DELETE,
@@ -138,6 +140,20 @@ def _mute(s: GroupSettings, value: str) -> GroupSettings:
         return replace(s, mute_seconds=None)
     seconds = _within(parse_duration(value), MUTE_RANGE, "the mute length")
     return replace(s, mute_seconds=seconds)
+
+
+def _timeout(s: GroupSettings, value: str) -> GroupSettings:
+    """How long a gated member has to verify before they are removed, or off."""
+    if value.strip().lower() in TIMEOUT_OFF:
+        return replace(s, verify_timeout=None)
+    try:
+        seconds = parse_duration(value)
+    except SettingsError:
+        # The value is not quoted back: it may be as long as a message.
+        raise SettingsError(
+            "timeout must be a duration (e.g. 10m, 1h or 1d) or “off” (never remove)."
+        ) from None
+    return replace(s, verify_timeout=_within(seconds, TIMEOUT_RANGE, "the verification timeout"))
 
 
 def _channel_posts(s: GroupSettings, value: str) -> GroupSettings:
@@ -267,6 +283,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         ("30s", "1m", "2m", "5m", "15m"),
     ),
     SettingSpec("mute", "<duration>|off", _mute, _show_mute, ("off", "10m", "1h", "1d", "7d")),
+    SettingSpec(
+        "timeout",
+        "<duration>|off",
+        _timeout,
+        lambda s: format_duration(s.verify_timeout) if s.verify_timeout else "off",
+        ("off", "5m", "10m", "30m", "1h"),
+        ("verify_timeout",),
+    ),
     SettingSpec(
         "channelposts",
         "on|off",
