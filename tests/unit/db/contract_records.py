@@ -198,3 +198,22 @@ class RecordContract:
 
         async with uow_factory() as uow:
             assert await uow.audit.counts() == {"mute": 3, "verify": 1}
+
+    async def test_audit_count_since_is_per_group_and_kind(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        async with uow_factory() as uow:
+            for when in (T0, T1, T2, T2):
+                await uow.audit.add(AuditEntry(AuditKind.DRY_RUN, CHAT, USER, created_at=when))
+            await uow.audit.add(AuditEntry(AuditKind.MUTE, CHAT, USER, created_at=T2))
+            await uow.audit.add(AuditEntry(AuditKind.DRY_RUN, OTHER_CHAT, USER, created_at=T2))
+            await uow.commit()
+
+        async with uow_factory() as uow:
+            assert await uow.audit.count_since(CHAT, AuditKind.DRY_RUN, T0) == 4
+            assert await uow.audit.count_since(CHAT, AuditKind.DRY_RUN, T1) == 3  # inclusive
+            assert await uow.audit.count_since(CHAT, AuditKind.DRY_RUN, T2) == 2
+            later = T2 + timedelta(seconds=1)
+            assert await uow.audit.count_since(CHAT, AuditKind.DRY_RUN, later) == 0
+            assert await uow.audit.count_since(CHAT, AuditKind.MUTE, T0) == 1
+            assert await uow.audit.count_since(NEW_CHAT, AuditKind.DRY_RUN, T0) == 0
