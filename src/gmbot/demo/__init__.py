@@ -1,12 +1,14 @@
 """`gmbot demo` / `python -m gmbot.demo`: see GMBot work, offline, in a few seconds.
 
-Starts the Bot API emulator in this process on a free port, creates a bot, three people, a
+Starts the Bot API emulator in this process on a free port, creates a bot, four people, a
 supergroup and a channel, then runs the REAL bot as a child process (`python -m gmbot run`:
 long polling, SQLite in a temporary directory, the embedded Redis stand-in) against it and
 plays a story: the admin protects the group; a non-subscriber posts and is removed, muted and
-prompted; she joins the channel and is unmuted; a subscriber posts freely. Every step waits
-for what can be observed in the emulator (with a timeout) and prints what each party saw and
-the Bot API calls the bot made. Exit status 0 when every step happened, 1 otherwise.
+prompted; she joins the channel and is unmuted; a subscriber posts freely; the admin switches
+the action to kick in the inline settings panel, and the next non-subscriber is removed from
+the group (and may come back). Every step waits for what can be observed in the emulator
+(with a timeout) and prints what each party saw and the Bot API calls the bot made. Exit
+status 0 when every step happened, 1 otherwise.
 """
 
 from __future__ import annotations

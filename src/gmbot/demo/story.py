@@ -27,6 +27,7 @@ class Cast:
     admin: User  # Ada, creator of the group and the channel
     newcomer: User  # Nora, a group member who is not subscribed
     member: User  # Max, a group member subscribed to the channel
+    visitor: User  # Olek, a group member who is not subscribed, gated after the change
     group: Chat
     channel: Chat
 
@@ -36,6 +37,7 @@ async def build_world(client: EmulatorClient) -> Cast:
     admin = await client.create_user("Ada", "ada_admin")
     newcomer = await client.create_user("Nora", "nora_newcomer")
     member = await client.create_user("Max", "max_reader")
+    visitor = await client.create_user("Olek", "olek_visitor")
     group = await client.create_chat("supergroup", "Demo Group", creator_id=admin.id)
     channel = await client.create_chat(
         "channel", "Demo News", username="demo_news", creator_id=admin.id
@@ -44,10 +46,10 @@ async def build_world(client: EmulatorClient) -> Cast:
         group.id, bot.id, "administrator", can_delete_messages=True, can_restrict_members=True
     )
     await client.set_member(channel.id, bot.id, "administrator")
-    for user in (newcomer, member):
+    for user in (newcomer, member, visitor):
         await client.set_member(group.id, user.id, "member")
     await client.set_member(channel.id, member.id, "member")
-    return Cast(bot, admin, newcomer, member, group, channel)
+    return Cast(bot, admin, newcomer, member, visitor, group, channel)
 
 
 def names_of(cast: Cast) -> Names:
@@ -58,6 +60,7 @@ def names_of(cast: Cast) -> Names:
     names.users[cast.admin.id] = "Ada"
     names.users[cast.newcomer.id] = "Nora"
     names.users[cast.member.id] = "Max"
+    names.users[cast.visitor.id] = "Olek"
     return names
 
 
@@ -267,6 +270,78 @@ class Story:
         self.say("[Max sees] his message stays, and so does Nora's")
         self.done("a subscriber writes freely")
 
+    async def message(self, message_id: int) -> dict[str, Any] | None:
+        for message in await self.group_messages():
+            if message["message_id"] == message_id:
+                return message
+        return None
+
+    async def press(self, user: User, message: dict[str, Any], label: str) -> dict[str, Any]:
+        """Press the button whose text starts with `label`; returns the edited message."""
+        data = _callback_of(message, label)
+        if data is None:
+            raise StepFailed(f"no “{label}” button in {buttons(message.get('reply_markup'))}")
+        self.say(f"[{user.first_name} → GMBot] presses “{label}…”")
+        before = message.get("reply_markup")
+        answer = await self.client.press_button(
+            self.cast.group.id, message["message_id"], user.id, data, timeout=STEP_TIMEOUT
+        )
+        if not answer.answered:
+            raise StepFailed(f"the bot did not answer the press on “{label}”")
+        if answer.text:
+            self.say(f"[{user.first_name} sees] notice: {answer.text}")
+
+        async def edited() -> dict[str, Any] | None:
+            now = await self.message(message["message_id"])
+            return now if now is not None and now.get("reply_markup") != before else None
+
+        return await self.wait(edited, f"the panel was not edited after “{label}”")
+
+    async def panel(self) -> None:
+        c = self.cast
+        self.begin("6. Ada opens the settings panel (/settings) and switches the action to kick")
+        command = await self.post(c.admin, "/settings")
+        panel = await self.bot_reply_after(command["message_id"])
+        await self.show_calls()
+        self.bot_says("Ada", panel)
+        page = await self.press(c.admin, panel, "Action:")
+        await self.show_calls()
+        self.bot_says("Ada", page)
+        changed = await self.press(c.admin, page, "kick")
+        await self.show_calls()
+        self.bot_says("Ada", changed)
+        if _callback_of(changed, "Action: kick") is None:
+            raise StepFailed(
+                f"the panel does not show the new action: {buttons(changed.get('reply_markup'))}"
+            )
+        self.done("the panel message was edited in place: the action is now kick")
+
+    async def kick(self) -> None:
+        c = self.cast
+        self.begin("7. Olek, who is not subscribed either, posts: he is removed from the group")
+        spam = await self.post(c.visitor, "Free crypto for everyone!!")
+
+        async def kicked() -> dict[str, Any] | None:
+            if await self.message(spam["message_id"]) is not None:
+                return None
+            member = await self.client.member(c.group.id, c.visitor.id)
+            if member["status"] != "left":
+                return None
+            for message in await self.group_messages():
+                by_bot = message.get("from", {}).get("id") == c.bot.id
+                later = message["message_id"] > spam["message_id"]
+                if by_bot and later and "Olek" in str(message.get("text", "")):
+                    return message
+            return None
+
+        prompt = await self.wait(kicked, "Olek's message was not removed, or he was not kicked")
+        await self.show_calls()
+        self.say("[Olek sees] his message is gone and he is out of the group (status left)")
+        self.bot_says("Olek", prompt)
+        await self.client.join_chat(c.group.id, c.visitor.id)
+        self.say("[Olek → Demo Group] joins again: the kick was a ban lifted at once")
+        self.done("Olek was removed with banChatMember + unbanChatMember and may come back")
+
     async def epilogue(self) -> None:
         self.begin("What everyone sees in Demo Group now")
         for message in await self.group_messages():
@@ -283,4 +358,15 @@ async def play(story: Story) -> None:
     await story.press_too_early(prompt)
     await story.join(prompt)
     await story.member_posts()
+    await story.panel()
+    await story.kick()
     await story.epilogue()
+
+
+def _callback_of(message: dict[str, Any], label: str) -> str | None:
+    markup = message.get("reply_markup") or {}
+    for row in markup.get("inline_keyboard", []):
+        for button in row:
+            if str(button.get("text", "")).startswith(label) and "callback_data" in button:
+                return str(button["callback_data"])
+    return None
