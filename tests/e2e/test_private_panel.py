@@ -197,7 +197,7 @@ async def test_every_page_of_the_private_panel(h: Harness) -> None:
     assert "Manage in private" not in labels(panel)
 
     channels = await press(h, ADMIN, panel, data_of(panel, "Channels"))
-    assert "<b>Channels</b> of Fans" in channels["text"] or "Channels of Fans" in channels["text"]
+    assert "<b>Channels</b> of Fans" in channels["text"]
     assert "@newschan" in channels["text"]
     assert labels(channels) == ["✖ @newschan", "➕ Add channel", "« Back"]
 
@@ -217,7 +217,7 @@ async def test_every_page_of_the_private_panel(h: Harness) -> None:
 
 
 def test_the_longest_callback_data_fits() -> None:
-    chat = -1000000000000000 - 9999999999999  # -100 then 13 digits
+    chat = -1009999999999999  # -100 then 13 digits
     assert len(str(chat)) == 17
     datas = [encode(chat, page) for page in ("m", "x", "c", "ca", "e", "ea", "n")]
     datas += [encode(chat, page, chat) for page in ("cr", "cy")]
