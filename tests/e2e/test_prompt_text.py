@@ -252,3 +252,42 @@ async def test_custom_text_keeps_the_warning_and_removal_lines(protected: Harnes
         "⚠️ Warning 2 of 5: at warning 5 you will be muted.\n"
         "You were removed from the group. You may come back after joining."
     )
+
+
+async def test_the_gate_s_warnings_and_kicks_use_the_custom_text(protected: Harness) -> None:
+    h = protected
+    await h.say(GROUP, ADMIN, "/settings raid off")
+    await h.say(GROUP, ADMIN, "/settings text Psst {mention}, join {channels}.")
+    await h.say(GROUP, ADMIN, "/settings action warn")
+    await h.say(GROUP, ADMIN, "/settings warnings 3")
+    await h.say(GROUP, ADMIN, "/settings escalation kick")
+    await h.say(GROUP, STRANGER, "spam")
+    warned = prompt_of(h, STRANGER)
+    assert warned["text"].startswith(
+        f'Psst <a href="tg://user?id={STRANGER}">Stan</a>, join @newschan.\n'
+        "⚠️ Warning 1 of 3: at warning 3 you will be removed from the group."
+    )
+    assert buttons(warned)[-1]["callback_data"] == f"{CALLBACK_PREFIX}:{STRANGER}"
+    await h.say(GROUP, ADMIN, "/settings action kick")
+    await h.say(GROUP, NASTY, "spam")
+    assert h.world.status(GROUP, NASTY) == "left"
+    kicked = prompt_of(h, NASTY)
+    assert kicked["text"] == (
+        f'Psst <a href="tg://user?id={NASTY}">&lt;b&gt;&amp;</a>, join @newschan.\n'
+        "You were removed from the group. You may come back after joining."
+    )
+    assert [b.get("callback_data") for b in buttons(kicked)] == [None]  # Join only
+
+
+async def test_a_template_on_the_lines_after_the_key_keeps_its_line_breaks(
+    protected: Harness,
+) -> None:
+    h = protected
+    await h.say(GROUP, ADMIN, "/settings text\nHello {mention}!\n\n<b>Join</b> {channels}")
+    assert (await settings(h)).prompt_text == "Hello {mention}!\n\n<b>Join</b> {channels}"
+    await h.say(GROUP, ADMIN, "/settings button\nDone")
+    assert (await settings(h)).joined_label == "Done"
+    await h.say(GROUP, STRANGER, "spam")
+    assert prompt_of(h, STRANGER)["text"] == (
+        f'Hello <a href="tg://user?id={STRANGER}">Stan</a>!\n\n<b>Join</b> @newschan'
+    )

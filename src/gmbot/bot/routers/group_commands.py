@@ -99,7 +99,9 @@ async def settings(message: Message, command: CommandObject, services: Services)
     if not await _admin_or_refuse(message, services):
         return
     # The value is taken as typed (a prompt template keeps its spaces and commas).
-    key, _, value = (command.args or "").strip().partition(" ")
+    # The key ends at the first space or line break: "/settings text" may be followed
+    # by a template on the next lines.
+    key, value = [*(command.args or "").split(None, 1), "", ""][:2]
     if not key:
         if await panel.open_in_group(message, services):
             return
