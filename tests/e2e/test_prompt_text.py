@@ -291,3 +291,17 @@ async def test_a_template_on_the_lines_after_the_key_keeps_its_line_breaks(
     assert prompt_of(h, STRANGER)["text"] == (
         f'Hello <a href="tg://user?id={STRANGER}">Stan</a>!\n\n<b>Join</b> @newschan'
     )
+
+
+async def test_the_raid_notice_uses_the_group_s_labels(protected: Harness) -> None:
+    h = protected
+    await h.say(GROUP, ADMIN, "/settings raid on")
+    await h.say(GROUP, ADMIN, "/settings button Done <3")
+    await h.say(GROUP, ADMIN, "/settings joinbutton Follow {channel}")
+    await h.say(GROUP, STRANGER, "spam")
+    [notice] = [m for m in h.bot_messages(GROUP) if m["text"].startswith("🛡 Many new messages")]
+    assert "then press “Done &lt;3”." in notice["text"]
+    assert buttons(notice) == [
+        {"text": "Follow @newschan", "url": "https://t.me/newschan"},
+        {"text": "Done <3", "callback_data": f"{CALLBACK_PREFIX}:0"},
+    ]
