@@ -127,10 +127,16 @@ def settings_usage() -> str:
 
 
 def settings(s: GroupSettings) -> str:
-    """Every setting's current value, one line (HTML)."""
-    return " · ".join(
+    """Every setting's current value, a line each (HTML): readable on a phone."""
+    return "\n".join(
         f"{escape(spec.key)}: {escape(spec.show(s))}" for spec in group_settings.SETTINGS
     )
+
+
+def saved(key: str, s: GroupSettings) -> str:
+    """The confirmation of `/settings <key> <value>`: the setting as it now is."""
+    spec = group_settings.spec_for(key)
+    return f"Saved. {escape(spec.key)}: {escape(spec.show(s))}"
 
 
 def status(report: StatusReport) -> str:
@@ -143,6 +149,7 @@ def status(report: StatusReport) -> str:
     for ch in report.channels:
         state = {True: "✅", False: "⚠️ I am not an admin there", None: "❔ could not check"}
         lines.append(f"• {escape(ch.display)} {state[ch.bot_is_admin]}")
+    lines.append("<b>Settings</b> (/settings to change them):")
     lines.append(settings(group.settings))
     lines.append(
         "Rights in this group: "

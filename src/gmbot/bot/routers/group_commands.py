@@ -128,7 +128,7 @@ async def settings(message: Message, command: CommandObject, services: Services)
         # Plain text, often quoting what the admin typed: escaped for HTML parse mode.
         await _reply(message, html.escape(str(err), quote=False))
         return
-    await _reply(message, "Saved. " + render.settings(new))
+    await _reply(message, render.saved(key, new))
 
 
 def _target_user(message: Message, command: CommandObject) -> int | None:
