@@ -14,7 +14,6 @@ PROTECT_USAGE = (
     "Usage: <code>/protect @channel [@channel …]</code> (a username, a t.me link or a "
     "numeric id such as -1001234567890). Add me to the channel as an administrator first."
 )
-NOT_ADMIN = "Only the group's admins can use this command."
 PRIVATE_ONLY_GROUP = "This command works in a group. Add me to your group first."
 
 

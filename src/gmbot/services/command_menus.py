@@ -28,6 +28,7 @@ PRIVATE_COMMANDS: Menu = (
     ("start", "Start the bot"),
     ("help", "How GMBot works"),
     ("settings", "Settings of the groups you administer"),
+    ("cancel", "Stop answering the bot's question"),
 )
 
 # Members see no menu: an empty list at the default and group scopes (an empty

@@ -65,7 +65,6 @@ from gmbot.domain.telegram import (
     CommandScope,
     Keyboard,
     MemberInfo,
-    NotEnoughRights,
     Permissions,
     RetryLater,
     ScopeType,
@@ -245,14 +244,11 @@ class AiogramGateway(TelegramGateway):
         )
 
     async def unban(self, chat_id: int, user_id: int, *, only_if_banned: bool = True) -> None:
-        method = UnbanChatMember(chat_id=chat_id, user_id=user_id, only_if_banned=only_if_banned)
-        try:
-            await self._call(method)
-        except BadRequest as err:
-            # A basic group has no ban list: refused like restrict there (NotEnoughRights).
-            if "supergroup and channel chats only" in err.description.lower():
-                raise NotEnoughRights(err.description, err.method) from err
-            raise
+        # A basic group has no ban list: Telegram's "supergroup and channel chats only"
+        # is classified as NotEnoughRights, like a restriction there (telegram/errors.py).
+        await self._call(
+            UnbanChatMember(chat_id=chat_id, user_id=user_id, only_if_banned=only_if_banned)
+        )
 
     async def set_commands(
         self,
