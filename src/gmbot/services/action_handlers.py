@@ -99,6 +99,9 @@ class GateActionHandlers:
             raise
         await self._removed(group, msg, AuditKind.BAN, f"message={msg.message_id}")
         self._metrics.user_removed("ban")
+        # One ban per member holds the offences already on their way; once banned, the
+        # key goes, so a member an admin lets back in is banned again if they offend.
+        await self._outbox.forget([action.key])
 
     async def warn(self, action: Action) -> None:
         group, msg = await self._subject(action)

@@ -124,13 +124,28 @@ async def test_ban_bans_for_good_and_prompts_nobody(env: Env) -> None:
     assert env.counter("bot_gate_actions_total", action="ban") == 1
 
 
-async def test_ban_redelivered_bans_once(env: Env) -> None:
+async def test_a_member_let_back_in_who_offends_is_banned_again(env: Env) -> None:
     await protect(env, action=GateAction.BAN)
-    msg = message(env)
-    await env.gate_message(msg)
-    await env.gate_message(msg)  # the same update again
+    await env.gate_message(message(env))
+    assert env.telegram.status(CHAT, USER) is MemberStatus.KICKED
+    env.telegram.set_member(CHAT, USER, MemberStatus.MEMBER)  # an admin unbanned them
+    await env.gate_message(message(env))
+    assert env.telegram.status(CHAT, USER) is MemberStatus.KICKED
+    assert env.telegram.count("ban") == 2
+
+
+async def test_a_burst_bans_once(env: Env) -> None:
+    await protect(env, action=GateAction.BAN)
+    first, second = message(env), message(env)
+    await env.gate_message(first)  # looked up by a worker: known as not joined since
+    env.telegram.set_member(CHAT, USER, MemberStatus.MEMBER)
+    env.telegram.calls.clear()
+    # Two messages decided before the workers get to either: one ban.
+    assert await env.gate.on_message(second) is Verdict.REMOVED
+    assert await env.gate.on_message(message(env)) is Verdict.REMOVED
+    await env.drain()
     assert env.telegram.count("ban") == 1
-    assert len(await details(env, AuditKind.BAN)) == 1
+    assert env.telegram.count("delete_messages") == 1  # both in one batch
 
 
 # --------------------------------------------------------------------------- refusals
