@@ -305,3 +305,16 @@ async def test_the_raid_notice_uses_the_group_s_labels(protected: Harness) -> No
         {"text": "Follow @newschan", "url": "https://t.me/newschan"},
         {"text": "Done <3", "callback_data": f"{CALLBACK_PREFIX}:0"},
     ]
+
+
+async def test_the_preview_is_deleted_after_the_prompt_s_lifetime(protected: Harness) -> None:
+    h = protected
+    await h.say(GROUP, ADMIN, "/settings prompt 30s")
+    await h.say(GROUP, ADMIN, "/settings preview")
+    preview = prompt_of(h, ADMIN)
+    janitor = await resolve(h.runtime.container.services.janitor)
+    await janitor.sweep()
+    assert h.present(preview)
+    h.clock.advance(31)
+    assert await janitor.sweep() == 1
+    assert not h.present(preview)

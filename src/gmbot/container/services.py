@@ -176,6 +176,7 @@ class ServiceLayer(containers.DeclarativeContainer):
         bot_id.provider,
         gateways.clock,
         gateways.raid_watch,
+        prompting,
     )
     verification = providers.Singleton(
         VerificationService,

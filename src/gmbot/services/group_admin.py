@@ -14,16 +14,11 @@ from gmbot.domain.models import (
     ProtectedGroup,
 )
 from gmbot.domain.ports import RaidWatch, TelegramGateway, UnitOfWorkFactory
-from gmbot.domain.telegram import (
-    ChatInfo,
-    MemberListInaccessible,
-    TelegramError,
-    TelegramUnavailable,
-)
-from gmbot.services import prompt_template
+from gmbot.domain.telegram import ChatInfo, MemberListInaccessible, TelegramError
 from gmbot.services.directory import GroupDirectory
 from gmbot.services.events import Actor
 from gmbot.services.group_settings import SettingsError, apply_setting
+from gmbot.services.prompting import PromptService
 from gmbot.services.protection import GROUP_RIGHTS, GroupProblem, ProtectionService
 
 
@@ -56,7 +51,9 @@ class GroupAdminService:
         bot_id: Callable[[], int],
         clock: Callable[[], datetime],
         raids: RaidWatch,
+        prompting: PromptService,
     ) -> None:
+        self._prompting = prompting  # /settings preview
         self._raids = raids
         self._uow = uow
         self._telegram = telegram
@@ -157,17 +154,7 @@ class GroupAdminService:
         """/settings preview: the prompt as a member would see it, sent to the group with
         the admin as its subject (its "I've joined" button verifies nobody). None when
         sent, else why not (plain text)."""
-        group = await self._directory.group(chat_id)
-        if group is None or not group.active:
-            return "This group is not protected yet: use /protect @channel first."
-        text, keyboard = prompt_template.preview(group, user_id, name)
-        try:
-            await self._telegram.send_message(chat_id, text, keyboard=keyboard, thread_id=thread_id)
-        except TelegramUnavailable:
-            raise
-        except TelegramError as err:
-            return f"Telegram refused the preview: {err.description}"
-        return None
+        return await self._prompting.preview(chat_id, user_id, name, thread_id)
 
     async def update_settings(self, chat_id: int, key: str, value: str) -> GroupSettings:
         async with self._uow() as uow:

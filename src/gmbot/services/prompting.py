@@ -126,6 +126,31 @@ class PromptService:
         elif signal.edit_due:
             await self._refresh(group, signal.notice_id, signal.gated)
 
+    async def preview(
+        self, chat_id: int, user_id: int, name: str, thread_id: int | None = None
+    ) -> str | None:
+        """/settings preview: the prompt as a member would see it, sent to the group with
+        the admin (`user_id`) as its subject; its "I've joined" button verifies nobody
+        (texts.PREVIEW_PREFIX). Deleted after the prompt's lifetime, as a prompt is.
+        None when sent, else why not (plain text). Raises TelegramUnavailable."""
+        group = await self._directory.group(chat_id)
+        if group is None or not group.active:
+            return "This group is not protected yet: use /protect @channel first."
+        text, keyboard = prompt_template.preview(group, user_id, name)
+        try:
+            message_id = await self._telegram.send_message(
+                chat_id, text, keyboard=keyboard, thread_id=thread_id
+            )
+        except TelegramUnavailable:
+            raise
+        except TelegramError as err:
+            return f"Telegram refused the preview: {err.description}"
+        # No subject: the admin's own prompt slot (if any) is not touched.
+        await self._prompts.schedule_deletion(
+            DueDeletion(chat_id, message_id), self._clock() + group.settings.prompt_ttl
+        )
+        return None
+
     @staticmethod
     def _missing(group: ProtectedGroup, missing_ids: list[int]) -> list[LinkedChannel]:
         return [c for c in group.channels if c.channel_id in missing_ids] or list(group.channels)
