@@ -47,6 +47,7 @@ TEXT_MODULES = (
     "gmbot.services.texts",
     "gmbot.services.prompt_template",
     "gmbot.services.settings_panel",
+    "gmbot.services.private_panel",
 )
 # Public functions whose result is NOT sent as HTML: what it is, and so what is checked.
 # "plain": plain text the caller escapes; "alert": a callback answer (plain, 0-200
@@ -110,6 +111,8 @@ BY_NAME: dict[str, tuple[Any, ...]] = {
     "joined_label": (None, "✅ I've joined", "&\"'<b>", "L" * 64),
     "join_label": (None, "Join {channel}", 'Join &"<b>', "J" * 64),
     "prefix": ("gmv", "gmp"),
+    "index": tuple(range(len(SETTINGS))),  # a setting of the registry
+    "head": ("", "<b>Saved.</b> &lt;ok&gt;"),  # HTML the caller put above a page
 }
 
 
@@ -297,16 +300,37 @@ def _functions(module: ModuleType) -> list[Callable[..., Any]]:
     ]
 
 
+def _rendering_methods(module: ModuleType) -> list[Callable[..., Any]]:
+    """The public synchronous methods of the module's classes that return a text or a
+    panel, bound to an instance made without its collaborators (rendering needs none)."""
+    found = []
+    for cls in vars(module).values():
+        if not inspect.isclass(cls) or cls.__module__ != module.__name__:
+            continue
+        if dataclasses.is_dataclass(cls) or issubclass(cls, Enum | Exception):
+            continue
+        instance = object.__new__(cls)
+        for name, member in vars(cls).items():
+            if name.startswith("_") or not inspect.isfunction(member):
+                continue
+            if inspect.iscoroutinefunction(member):
+                continue
+            returns = typing.get_type_hints(member).get("return")
+            if "Panel" in repr(returns) or returns is str:
+                found.append(getattr(instance, name))
+    return found
+
+
 FUNCTIONS = [
     f
     for m in _text_modules()
-    for f in _functions(m)
-    if NOT_HTML.get(f"{m.__name__}.{f.__name__}") != "value"
+    for f in [*_functions(m), *_rendering_methods(m)]
+    if NOT_HTML.get(f"{m.__name__}.{f.__qualname__}") != "value"
 ]
 
 
 def _name(func: Callable[..., Any]) -> str:
-    return f"{func.__module__}.{func.__name__}"
+    return f"{func.__module__}.{func.__qualname__}"
 
 
 def _with_known(funcs: list[Callable[..., Any]]) -> list[Any]:
@@ -323,11 +347,17 @@ def _with_known(funcs: list[Callable[..., Any]]) -> list[Any]:
 
 
 def check_function(func: Callable[..., Any]) -> list[str]:
-    qualname = f"{func.__module__}.{func.__name__}"
+    qualname = _name(func)
     kind = NOT_HTML.get(qualname, "html")
     failures: list[str] = []
     seen: set[str] = set()
     for kwargs in calls(func):
+        if "channel_id" in kwargs and "group" in kwargs:
+            # The id of one of the group's channels (a page about a linked channel).
+            channels = kwargs["group"].channels
+            if not channels:
+                continue
+            kwargs["channel_id"] = channels[-1].channel_id
         try:
             result = func(**kwargs)
         except SettingsError as err:  # shown to the admin, escaped (see group_commands)
@@ -345,7 +375,7 @@ def check_function(func: Callable[..., Any]) -> list[str]:
 
 
 def test_the_text_modules_are_found() -> None:
-    names = {f"{f.__module__}.{f.__name__}" for f in FUNCTIONS}
+    names = {_name(f) for f in FUNCTIONS}
     for expected in ("gmbot.bot.render.protect", "gmbot.services.texts.prompt"):
         assert expected in names
     assert len(FUNCTIONS) >= 20
@@ -566,7 +596,10 @@ SENDERS = {
     "reply": 0,
     "answer": 0,
     "Panel": 0,
+    "Reply": 0,  # private_panel's answer to a private message: its text is HTML
 }
+# call name -> keyword of an alert's text (plain, 1-200 characters)
+ALERTS = {"Press": "notice", "answer_callback": "text"}
 
 
 def _literal(node: ast.expr) -> str | None:
@@ -586,8 +619,9 @@ def _literal(node: ast.expr) -> str | None:
     return None
 
 
-def _sent_literals() -> list[tuple[str, str, bool]]:
-    """(where, text, as HTML) for every literal text passed to a sending call."""
+def _sent_literals() -> list[tuple[str, str, str]]:
+    """(where, text, kind) for every literal text passed to a sending call; kind is
+    "html", "plain" (a message without parse_mode) or "alert" (a callback answer)."""
     found = []
     for folder in ("gmbot/bot", "gmbot/services"):
         for path in sorted((SRC / folder).rglob("*.py")):
@@ -597,18 +631,25 @@ def _sent_literals() -> list[tuple[str, str, bool]]:
                     continue
                 func = node.func
                 name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                where = f"{path.relative_to(SRC)}:{node.lineno}"
+                for k in node.keywords:
+                    alert = _literal(k.value) if k.arg == ALERTS.get(name) else None
+                    if alert is not None:
+                        found.append((where, alert, "alert"))
                 index = SENDERS.get(name)
-                if index is None or len(node.args) <= index:
+                if index is None:
                     continue
-                text = _literal(node.args[index])
+                if len(node.args) > index:
+                    text = _literal(node.args[index])
+                else:
+                    text = next((_literal(k.value) for k in node.keywords if k.arg == "text"), None)
                 if text is None:
                     continue
                 modes = [k.value for k in node.keywords if k.arg == "parse_mode"]
                 as_html = name not in ("reply", "answer") or any(
                     isinstance(m, ast.Constant) and m.value == "HTML" for m in modes
                 )
-                where = f"{path.relative_to(SRC)}:{node.lineno}"
-                found.append((where, text, as_html))
+                found.append((where, text, "html" if as_html else "plain"))
     return found
 
 
@@ -618,12 +659,14 @@ def test_literal_texts_are_found() -> None:
     assert any("settings_panel.py" in w for w in wheres)
 
 
-@pytest.mark.parametrize(("where", "text", "as_html"), _sent_literals(), ids=lambda x: str(x)[:50])
-def test_every_literal_text_sent_is_valid_html(where: str, text: str, as_html: bool) -> None:
-    if as_html:
+@pytest.mark.parametrize(("where", "text", "kind"), _sent_literals(), ids=lambda x: str(x)[:50])
+def test_every_literal_text_sent_is_valid_html(where: str, text: str, kind: str) -> None:
+    if kind == "html":
         assert html_problem(text) is None, f"{where}: {html_problem(text)}"
     else:
         assert text.strip(), f"{where}: an empty text"
+    if kind == "alert":
+        assert len(text) <= ALERT_MAX, f"{where}: an alert of {len(text)} characters"
 
 
 # ---- the longest value an admin can type (a message is at most 4096 characters)
