@@ -591,6 +591,9 @@ async def run(args: argparse.Namespace) -> Figures:
                 LOG_FORMAT="json",
                 LOG_LEVEL="WARNING",
                 VERIFY_CACHE_TTL="3600",
+                # The mute reconciler's sweep (two reads every 30 s, fleet-wide, whatever
+                # the traffic) is not part of a message's cost: kept out of the window.
+                RECONCILE_INTERVAL="3600",
             )
             command = [sys.executable, "-m", "gmbot", "run"]
             child = Child(name, command, cpu=server_cpu, env=env, workdir=workdir)
