@@ -11,6 +11,7 @@ while. Start and end are audited, counted and reported to the admins once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -184,9 +185,12 @@ class PromptService:
                 thread_id=msg.thread_id,
             )
         except BaseException as exc:
-            if watch:
-                await self._raids.prompt_dropped(chat_id, user_id)
-            await self._prompts.clear(chat_id, user_id)
+            # Best effort: a Redis down now must not hide why the send failed (a lost
+            # lease, Telegram's refusal); the retry's claim is re-entrant for this message.
+            with contextlib.suppress(Exception):
+                if watch:
+                    await self._raids.prompt_dropped(chat_id, user_id)
+                await self._prompts.clear(chat_id, user_id)
             if isinstance(exc, TelegramError) and not isinstance(exc, TelegramUnavailable):
                 log.warning("prompt_failed", chat_id=chat_id, error=exc.description)
                 return
