@@ -7,8 +7,9 @@ Messages are plain text (the caller escapes them for HTML parse mode).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from enum import StrEnum
 
 from gmbot.domain.models import (
     ESCALATIONS,
@@ -74,6 +75,14 @@ def _on_off(key: str, value: str, meaning: str) -> bool:
     raise SettingsError(f"{key} must be “on” ({meaning}) or “off”.")
 
 
+def _one_of(value: str, allowed: Iterable[StrEnum], refusal: str) -> str:
+    """The value, lower-cased, if it names one of `allowed`; else `refusal` is raised."""
+    low = value.strip().lower()
+    if low not in {a.value for a in allowed}:
+        raise SettingsError(refusal)
+    return low
+
+
 def _within(seconds: int, bounds: tuple[int, int], what: str) -> int:
     low, high = bounds
     if not low <= seconds <= high:
@@ -84,14 +93,14 @@ def _within(seconds: int, bounds: tuple[int, int], what: str) -> int:
 
 
 def _action(s: GroupSettings, value: str) -> GroupSettings:
-    low = value.strip().lower()
-    if low not in {a.value for a in OFFERED_ACTIONS}:
-        raise SettingsError(
-            "action must be “delete” (remove the message only), “mute” (remove it, mute "
-            "the sender and prompt them), “kick” (remove it and the sender, who may come "
-            "back once subscribed), “ban” (remove it and ban the sender) or “warn” "
-            "(remove it and warn the sender; the last warning applies the escalation)."
-        )
+    low = _one_of(
+        value,
+        OFFERED_ACTIONS,
+        "action must be “delete” (remove the message only), “mute” (remove it, mute "
+        "the sender and prompt them), “kick” (remove it and the sender, who may come "
+        "back once subscribed), “ban” (remove it and ban the sender) or “warn” "
+        "(remove it and warn the sender; the last warning applies the escalation).",
+    )
     return replace(s, action=GateAction(low))
 
 
@@ -107,12 +116,12 @@ def _warnings(s: GroupSettings, value: str) -> GroupSettings:
 
 
 def _escalation(s: GroupSettings, value: str) -> GroupSettings:
-    low = value.strip().lower()
-    if low not in {a.value for a in ESCALATIONS}:
-        raise SettingsError(
-            "escalation must be “mute”, “kick” or “ban”: what the last warning does "
-            "(with action “warn”)."
-        )
+    low = _one_of(
+        value,
+        ESCALATIONS,
+        "escalation must be “mute”, “kick” or “ban”: what the last warning does "
+        "(with action “warn”).",
+    )
     return replace(s, escalation=GateAction(low))
 
 
@@ -122,11 +131,11 @@ def _dry_run(s: GroupSettings, value: str) -> GroupSettings:
 
 
 def _mode(s: GroupSettings, value: str) -> GroupSettings:
-    low = value.strip().lower()
-    if low not in {m.value for m in ChannelMode}:
-        raise SettingsError(
-            "mode must be “all” (subscribed to every linked channel) or “any” (to at least one)."
-        )
+    low = _one_of(
+        value,
+        ChannelMode,
+        "mode must be “all” (subscribed to every linked channel) or “any” (to at least one).",
+    )
     return replace(s, mode=ChannelMode(low))
 
 
@@ -186,12 +195,12 @@ def _raid(s: GroupSettings, value: str) -> GroupSettings:
 
 
 def _admins(s: GroupSettings, value: str) -> GroupSettings:
-    low = value.strip().lower()
-    if low not in {r.value for r in ConfigRights}:
-        raise SettingsError(
-            "admins must be “all” (any admin), “restrict” (admins who may restrict "
-            "members) or “creator” (the group's owner only)."
-        )
+    low = _one_of(
+        value,
+        ConfigRights,
+        "admins must be “all” (any admin), “restrict” (admins who may restrict "
+        "members) or “creator” (the group's owner only).",
+    )
     return replace(s, config_rights=ConfigRights(low))
 
 
