@@ -73,12 +73,7 @@ NOT_HTML: dict[str, str] = {
 }
 # Known problems, reported to the owners of the code: the test expects them to fail
 # (strictly: once fixed, the entry must go).
-KNOWN: dict[str, str] = {
-    "gmbot.bot.routers.callbacks.not_joined_text": (
-        "the alert names every missing channel in full: three 128-character titles make "
-        "it longer than the 200 characters answerCallbackQuery accepts"
-    ),
-}
+KNOWN: dict[str, str] = {}
 # Constants that are not message texts (callback prefixes and such are checked anyway:
 # they are harmless as HTML).
 ALERT_CONSTANTS = {"gmbot.services.settings_panel.EXPIRED", "gmbot.services.settings_panel.REFUSED"}
@@ -671,11 +666,7 @@ def test_every_literal_text_sent_is_valid_html(where: str, text: str, kind: str)
 
 # ---- the longest value an admin can type (a message is at most 4096 characters)
 
-KNOWN_LONG: dict[str, str] = {
-    "prompt": "parse_duration quotes the whole value in its error",
-    "mute": "parse_duration quotes the whole value in its error",
-    "?": "spec_for quotes the whole unknown key in its error",
-}
+KNOWN_LONG: dict[str, str] = {}
 
 
 def _longest_commands() -> list[Any]:

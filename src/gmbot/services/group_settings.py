@@ -44,6 +44,16 @@ OFFERED_ACTIONS = (
 WARN_LIMITS = range(2, 11)
 
 
+QUOTE_MAX = 40  # what an error repeats of the admin's input
+
+
+def quoted(text: str) -> str:
+    """What the admin typed, cut short: an error repeating 4000 characters would itself
+    be too long for Telegram (4096 once the rest of the reply is added)."""
+    text = " ".join(text.split())
+    return text if len(text) <= QUOTE_MAX else text[: QUOTE_MAX - 1] + "…"
+
+
 def parse_duration(text: str) -> int:
     """ "90", "90s", "15m", "2h", "1d" to seconds."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -54,7 +64,7 @@ def parse_duration(text: str) -> int:
         return int(t)
     except ValueError:
         raise SettingsError(
-            f"“{text}” is not a duration: use e.g. 90, 90s, 15m, 2h or 1d."
+            f"“{quoted(text)}” is not a duration: use e.g. 90, 90s, 15m, 2h or 1d."
         ) from None
 
 
@@ -347,7 +357,7 @@ def spec_for(key: str) -> SettingSpec:
     spec = BY_KEY.get(key.lower())
     if spec is None:
         known = ", ".join(s.key for s in SETTINGS)
-        raise SettingsError(f"Unknown setting “{key}”. The settings are: {known}.")
+        raise SettingsError(f"Unknown setting “{quoted(key)}”. The settings are: {known}.")
     return spec
 
 

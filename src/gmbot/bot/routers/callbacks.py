@@ -36,13 +36,22 @@ ANSWERS = {
 }
 
 
+ALERT_MAX = 200  # characters of a callback answer's text (answerCallbackQuery)
+
+
 def not_joined_text(result: ButtonResult) -> str:
     """The "not yet" alert. It says the look-up is fresh: the service never answers
     "not yet" from a cached answer older than the press."""
     names = channel_names(result.missing)
     if result.mode is ChannelMode.ANY and len(result.missing) > 1:
-        return f"You have not joined any of {names} yet; one of them is enough. Checked just now."
-    return f"You have not joined {names} yet. Checked just now."
+        head, tail = "You have not joined any of ", " yet; one of them is enough. Checked just now."
+    else:
+        head, tail = "You have not joined ", " yet. Checked just now."
+    # answerCallbackQuery takes at most 200 characters: long channel titles are cut.
+    room = ALERT_MAX - len(head) - len(tail)
+    if len(names) > room:
+        names = names[: room - 1] + "…"
+    return head + names + tail
 
 
 async def joined(query: CallbackQuery, services: Services) -> str:
