@@ -149,6 +149,7 @@ class ServiceLayer(containers.DeclarativeContainer):
         gateways.uow,
         metrics,
         action_handlers,
+        verify_timeouts,
         retry=providers.Singleton(
             RetryPolicy,
             base=settings.provided.outbox_retry_base,
@@ -156,7 +157,6 @@ class ServiceLayer(containers.DeclarativeContainer):
             max_attempts=settings.provided.outbox_max_attempts,
             unknown_wait=settings.provided.telegram_timeout,
         ),
-        timeouts=verify_timeouts,
     )
     protection = providers.Singleton(
         ProtectionService,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "MAX_CALLBACK_ANSWER",
     "MAX_CALLBACK_DATA",
     "MAX_TEXT",
     "SUPPORTED_TAGS",
@@ -31,6 +32,7 @@ __all__ = [
 
 MAX_TEXT = 4096
 MAX_CALLBACK_DATA = 64
+MAX_CALLBACK_ANSWER = 200  # characters of an answerCallbackQuery text (plain text)
 SUPPORTED_TAGS = frozenset(
     {
         "b",

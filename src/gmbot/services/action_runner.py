@@ -112,9 +112,9 @@ class ActionRunner:
         uow: UnitOfWorkFactory,
         metrics: Metrics,
         handlers: GateActionHandlers,
+        timeouts: VerifyTimeouts,
         *,
         retry: RetryPolicy | None = None,
-        timeouts: VerifyTimeouts | None = None,
     ) -> None:
         self._timeouts = timeouts  # EXPEL: verification timeouts (services/verify_timeout.py)
         self._handlers = handlers  # kick, ban, warn, dry run (services/action_handlers.py)
@@ -238,13 +238,12 @@ class ActionRunner:
                         removed=bool(action.fields.get("removed")),
                     )
 
-        elif kind is ActionKind.EXPEL and self._timeouts is not None:
-            timeouts = self._timeouts
+        elif kind is ActionKind.EXPEL:
 
             async def work() -> None:
                 try:
                     with acting_as(Priority.MUTE):
-                        await timeouts.expire(action)
+                        await self._timeouts.expire(action)
                 except NotEnoughRights:
                     group = await self._directory.group(action.chat_id)
                     if group is not None:

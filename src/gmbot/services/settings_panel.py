@@ -28,6 +28,7 @@ import structlog
 from gmbot.domain.models import GroupSettings
 from gmbot.domain.ports import UnitOfWorkFactory
 from gmbot.domain.telegram import Button, Keyboard
+from gmbot.domain.telegram_html import MAX_CALLBACK_DATA
 from gmbot.services.admin_check import AdminCheck, Permission, Refusal
 from gmbot.services.group_admin import GroupAdminService
 from gmbot.services.group_settings import SETTINGS, SettingsError, SettingSpec
@@ -35,7 +36,7 @@ from gmbot.services.group_settings import SETTINGS, SettingsError, SettingSpec
 log = structlog.get_logger(__name__)
 
 PREFIX = "gms"
-MAX_DATA = 64  # bytes, Telegram's callback_data limit
+MAX_DATA = MAX_CALLBACK_DATA  # bytes
 EXPIRED = "This panel has expired."
 REFUSED = "Only the group's admins can change its settings."
 PRIVATE_ONLY = "Open the panel in a private chat with me for this."
@@ -145,11 +146,7 @@ def parse_start(payload: str | None) -> int | None:
     """The group id of a "g<chat id>" /start payload; None for anything else."""
     if not payload or not payload.startswith("g"):
         return None
-    chat = payload[1:]
-    digits = chat[1:] if chat.startswith("-") else chat
-    if not _digits(digits) or len(digits) > 16:
-        return None
-    return int(chat)
+    return _id(payload[1:])
 
 
 def is_text_only(spec: SettingSpec) -> bool:

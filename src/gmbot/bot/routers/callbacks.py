@@ -8,6 +8,7 @@ from aiogram.types import CallbackQuery
 from gmbot.bot.filters import data_prefix
 from gmbot.bot.services import Services
 from gmbot.domain.models import ChannelMode
+from gmbot.domain.telegram_html import MAX_CALLBACK_ANSWER
 from gmbot.services.texts import CALLBACK_PREFIX, PREVIEW_PREFIX, channel_names
 from gmbot.services.verification import ButtonOutcome, ButtonResult
 
@@ -36,9 +37,6 @@ ANSWERS = {
 }
 
 
-ALERT_MAX = 200  # characters of a callback answer's text (answerCallbackQuery)
-
-
 def not_joined_text(result: ButtonResult) -> str:
     """The "not yet" alert. It says the look-up is fresh: the service never answers
     "not yet" from a cached answer older than the press."""
@@ -48,7 +46,7 @@ def not_joined_text(result: ButtonResult) -> str:
     else:
         head, tail = "You have not joined ", " yet. Checked just now."
     # answerCallbackQuery takes at most 200 characters: long channel titles are cut.
-    room = ALERT_MAX - len(head) - len(tail)
+    room = MAX_CALLBACK_ANSWER - len(head) - len(tail)
     if len(names) > room:
         names = names[: room - 1] + "…"
     return head + names + tail

@@ -22,11 +22,10 @@ from gmbot.bot.filters import data_prefix
 from gmbot.bot.refusals import refusal_text
 from gmbot.bot.services import Services
 from gmbot.domain.telegram import ChatType
+from gmbot.domain.telegram_html import MAX_CALLBACK_ANSWER
 from gmbot.services.admin_check import Permission
 from gmbot.services.private_panel import Reply, Sent
 from gmbot.services.settings_panel import EXPIRED, PREFIX, Outcome, Panel, Press, parse_start
-
-MAX_ALERT = 200  # characters of an answerCallbackQuery text
 
 
 def build() -> Router:
@@ -69,7 +68,7 @@ def _alert(result: Press) -> str | None:
     """The callback answer: the refusal's reason, in plain text (no parse mode there)."""
     text = refusal_text(result.refusal) if result.refusal is not None else None
     text = html.unescape(text) if text is not None else result.notice
-    return text[:MAX_ALERT] if text is not None else None
+    return text[:MAX_CALLBACK_ANSWER] if text is not None else None
 
 
 async def pressed(query: CallbackQuery, services: Services) -> str:
